@@ -1,0 +1,108 @@
+"""Deployments defined in code, served by `threatline run`.
+
+Prefect's *ephemeral* server cannot schedule runs ("Cannot schedule flows on an ephemeral
+server"), so on the embedded default `threatline run` starts Prefect's own local server (SQLite
+under the data dir, telemetry off) and serves the deployments against it; with
+``prefect.api_url`` set it uses that server instead (docker-compose). Prefect reads its settings
+from the environment, so ``PREFECT_HOME`` is set before Prefect is imported: tests and demos
+never touch ``~/.prefect``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prefect_environment(settings: Settings) -> dict[str, str]:
+    home = settings.data_dir / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    return env
+
+
+@contextmanager
+def prefect_api(settings: Settings):
+    """Yield the API URL to serve against, starting a local server when none is configured."""
+    prefect_environment(settings)
+    if settings.prefect.api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect.api_url
+        yield settings.prefect.api_url
+        return
+    port = settings.prefect.local_port
+    url = f"http://127.0.0.1:{port}/api"
+    prefect = Path(sys.executable).with_name("prefect")
+    log_file = (settings.data_dir / "prefect" / "server.log").open("ab")
+    server = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off", "--no-ui"],
+        stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy(),
+    )
+    try:
+        _wait_healthy(url, server, settings.prefect.startup_timeout_s)
+        os.environ["PREFECT_API_URL"] = url
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log_file.close()
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"Prefect server exited with code {server.returncode}; see its server.log")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"Prefect server at {url} not healthy after {timeout_s:.0f}s")
+
+
+def stage_deployments(settings: Settings) -> list:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    from flows.stages import STAGE_FLOWS
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    # Each run consumes for its time budget; a new run starts on the interval only when none is
+    # alive (CANCEL_NEW), so exactly one consumer per group runs and a crashed one is replaced.
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    return [
+        flow.to_deployment(
+            name=f"{name}-consumer",
+            interval=timedelta(seconds=settings.prefect.flow_interval_s),
+            concurrency_limit=one_at_a_time,
+            parameters={"config_path": config_path, "time_budget_s": settings.stages.time_budget_s,
+                        "until_idle": False},
+            tags=["threatline", "stage"],
+        )
+        for name, flow in STAGE_FLOWS.items()
+    ]
+
+
+def serve_stages(settings: Settings) -> None:
+    """Blocks until SIGTERM/Ctrl-C; Prefect's runner then stops its flow runs."""
+    with prefect_api(settings):
+        from prefect import serve
+
+        serve(*stage_deployments(settings), print_starting_message=True)

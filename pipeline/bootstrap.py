@@ -1,0 +1,132 @@
+"""Builds the bus, the store, the classifier and the stages from one Settings object.
+
+Every entrypoint (CLI, Prefect flows, web apps) goes through here, so a backend switch in config
+changes every process the same way.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from pipeline.alerts.dispatch import Dispatcher
+from pipeline.bus import TOPICS, Bus
+from pipeline.config import Settings
+from pipeline.nlp.lexicon import LexiconClassifier
+from pipeline.nlp.verdict import Classifier, Thresholds
+from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
+from pipeline.store import Store
+
+STAGE_NAMES = ("classify", "index", "alert")
+
+
+def build_bus(settings: Settings) -> Bus:
+    if settings.bus.backend == "kafka":
+        from pipeline.bus.kafka import KafkaBus
+
+        return KafkaBus.from_config(settings.bus)
+    from pipeline.bus.embedded import EmbeddedBus
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return EmbeddedBus(settings.data_dir / settings.bus.sqlite_file)
+
+
+def build_store(settings: Settings) -> Store:
+    if settings.store.backend == "elasticsearch":
+        from pipeline.store.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore.from_config(settings)
+    from pipeline.store.embedded import EmbeddedStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    c = settings.classify
+    return LexiconClassifier.from_dirs(
+        settings.config_path(c.lexicon_dir),
+        settings.config_path(c.schools_file),
+        Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold),
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    bus: Bus
+    store: Store
+    stop: threading.Event = field(default_factory=threading.Event)
+    _classifier: Classifier | None = None
+
+    @property
+    def classifier(self) -> Classifier:
+        if self._classifier is None:
+            self._classifier = build_classifier(self.settings)
+        return self._classifier
+
+    def setup(self) -> None:
+        self.bus.setup([self.settings.topic(t) for t in TOPICS])
+        self.store.setup()
+
+    def stage(self, name: str) -> Stage:
+        topic = self.settings.topic
+        if name == "classify":
+            return ClassifyStage(self.classifier, topic)
+        if name == "index":
+            return IndexStage(self.store, topic)
+        if name == "alert":
+            return AlertStage(self.store, Dispatcher(self.settings.alerts.notify_urls),
+                              self.settings.alerts.alert_severities, topic)
+        raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
+
+    def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:
+        s = self.settings.stages
+        return StageRunner(
+            self.stage(name), self.bus,
+            dlq_topic=self.settings.topic("dlq"),
+            batch_size=s.batch_size,
+            poll_timeout_s=s.poll_timeout_s,
+            idle_polls_before_exit=s.idle_polls_before_exit if until_idle else None,
+            time_budget_s=time_budget_s if time_budget_s is not None else (s.time_budget_s if until_idle else None),
+            backoff_initial_s=s.backoff_initial_s,
+            backoff_max_s=s.backoff_max_s,
+            stop=self.stop,
+        )
+
+    @contextmanager
+    def stop_on_signals(self):
+        """SIGTERM and Ctrl-C ask the stages to finish the batch in hand, commit, and stop.
+        Only the main thread may install handlers; elsewhere the caller's handling stands."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: self.stop.set())
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
+
+
+@contextmanager
+def runtime(settings: Settings):
+    bus = build_bus(settings)
+    try:
+        store = build_store(settings)
+    except BaseException:
+        bus.close()
+        raise
+    rt = Runtime(settings, bus, store)
+    try:
+        yield rt
+    finally:
+        rt.close()

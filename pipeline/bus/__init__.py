@@ -1,0 +1,84 @@
+"""The bus port: durable topics with consumer-group offsets.
+
+Contract (both adapters, tests/contract/test_bus_contract.py):
+- ``publish`` returns only when every message is durable (SQLite commit / Kafka acks=all).
+- A consumer sees each topic's messages in publish order; ``poll`` hands out messages past the
+  group's position, ``commit`` makes everything polled so far permanent for the group.
+- A consumer that stops without committing leaves its messages to be delivered again
+  (at-least-once), so processing must be idempotent on ``key`` (the item id).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+TOPICS = ("posts.raw", "tips.raw", "items.scored", "items.flagged", "alerts", "dlq")
+
+
+class BusError(Exception):
+    """The bus could not do what was asked (unreachable, not durable, misconfigured)."""
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    topic: str
+    key: str
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Consumer(ABC):
+    @abstractmethod
+    def poll(self, max_records: int, timeout_s: float) -> list[Message]:
+        """Messages past this consumer's position; empty after ``timeout_s`` if none arrive."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the position after everything polled so far the group's committed offset."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Bus(ABC):
+    @abstractmethod
+    def setup(self, topics: Iterable[str]) -> None:
+        """Create topics if missing (idempotent)."""
+
+    @abstractmethod
+    def publish(self, messages: Sequence[OutMessage]) -> None:
+        """Write messages durably; raise BusError if that cannot be confirmed."""
+
+    @abstractmethod
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    @abstractmethod
+    def lag(self, group: str, topics: Sequence[str]) -> int:
+        """Messages not yet committed by ``group`` on ``topics``."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,195 @@
+"""Effective configuration: ``config/threatline.yaml`` overlaid by ``THREATLINE_<SECTION>__<KEY>``.
+
+Sections are flat so every key has one obvious environment variable. Unknown keys are errors:
+a typo in a safety tool's config must fail loudly, not fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config" / "threatline.yaml"
+
+
+class ConfigError(Exception):
+    """A config problem, phrased as one line: file, key, reason."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneralConfig(_Section):
+    district: str = "Example Unified School District"
+    contact_email: str = "safety@example.org"
+    timezone: str = "America/Chicago"
+    data_dir: Path = Path("data")
+
+
+class BusConfig(_Section):
+    backend: Literal["embedded", "kafka"] = "embedded"
+    topic_prefix: str = ""
+    sqlite_file: str = "bus.sqlite3"
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    # Tansu (the test broker) only completes JoinGroup quickly with a small value.
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
+    raw_retention_days: int = Field(default=7, ge=1)
+
+
+class StoreConfig(_Section):
+    backend: Literal["embedded", "elasticsearch"] = "embedded"
+    index_prefix: str = "threatline"
+    sqlite_file: str = "store.sqlite3"
+    elasticsearch_hosts: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
+    elasticsearch_username: str | None = None
+    elasticsearch_password: SecretStr | None = None
+    elasticsearch_api_key: SecretStr | None = None
+    elasticsearch_ca_certs: str | None = None
+    elasticsearch_verify_certs: bool = True
+    elasticsearch_timeout_s: float = Field(default=10.0, gt=0)
+    bulk_max_retries: int = Field(default=5, ge=0)
+    dismissed_retention_days: int = Field(default=30, ge=1)
+    actioned_retention_days: int = Field(default=365, ge=1)
+
+
+class ClassifyConfig(_Section):
+    model: Literal["lexicon"] = "lexicon"
+    lexicon_dir: Path = Path("lexicons")
+    schools_file: Path = Path("schools.yaml")
+    p1_threshold: float = Field(default=0.85, ge=0, le=1)
+    p2_threshold: float = Field(default=0.6, ge=0, le=1)
+    p3_threshold: float = Field(default=0.3, ge=0, le=1)
+
+
+class StagesConfig(_Section):
+    batch_size: int = Field(default=200, ge=1)
+    poll_timeout_s: float = Field(default=1.0, gt=0)
+    idle_polls_before_exit: int = Field(default=2, ge=1)
+    time_budget_s: float = Field(default=300.0, gt=0)
+    backoff_initial_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+
+class AlertsConfig(_Section):
+    # apprise URLs per role; channels are configuration, not code.
+    notify_urls: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    alert_severities: list[Literal["P1", "P2", "P3"]] = Field(default_factory=lambda: ["P1", "P2"])
+    ack_secret: SecretStr = SecretStr("change-me")
+
+
+class PrefectConfig(_Section):
+    api_url: str | None = None  # unset: `threatline run` starts a local Prefect server
+    local_port: int = Field(default=4200, ge=1, le=65535)
+    startup_timeout_s: float = Field(default=180, gt=0)
+    flow_interval_s: int = Field(default=15, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="THREATLINE_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    general: GeneralConfig = GeneralConfig()
+    bus: BusConfig = BusConfig()
+    store: StoreConfig = StoreConfig()
+    classify: ClassifyConfig = ClassifyConfig()
+    stages: StagesConfig = StagesConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    prefect: PrefectConfig = PrefectConfig()
+
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file; the file arrives through init kwargs.
+        return (env_settings, init_settings)
+
+    # --- derived paths ---
+    @property
+    def config_dir(self) -> Path:
+        return (self.config_file or DEFAULT_CONFIG).resolve().parent
+
+    def config_path(self, relative: Path) -> Path:
+        return relative if relative.is_absolute() else self.config_dir / relative
+
+    @property
+    def data_dir(self) -> Path:
+        return self.general.data_dir.expanduser().resolve()
+
+    def topic(self, name: str) -> str:
+        return f"{self.bus.topic_prefix}{name}"
+
+    def index(self, name: str) -> str:
+        return f"{self.store.index_prefix}-{name}"
+
+
+def resolve_config_path(path: str | Path | None) -> Path:
+    if path:
+        return Path(path)
+    if env := os.environ.get("THREATLINE_CONFIG"):
+        return Path(env)
+    local = Path("config/threatline.yaml")
+    return local if local.exists() else DEFAULT_CONFIG
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the YAML file and the environment; raise ConfigError with one line per problem."""
+    config_file = resolve_config_path(path)
+    try:
+        raw = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{config_file}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{config_file}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_file}: top level must be a mapping of sections")
+    try:
+        return Settings(**raw, config_file=config_file.resolve())
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(config_file, exc)) from None
+
+
+def format_validation_error(config_file: Path, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        got = err.get("input")
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        problems.append(f"{key}: {reason}{shown}")
+    return f"{config_file}: " + "; ".join(problems)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective config as plain data, secrets replaced by asterisks."""
+    return _mask(settings.model_dump(mode="python"))
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

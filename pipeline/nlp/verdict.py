@@ -1,0 +1,50 @@
+"""What every classifier returns, and the one rule that turns scores into a severity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pipeline.schema import Category, Severity
+
+
+@dataclass(frozen=True)
+class Verdict:
+    threat_score: float
+    self_harm_score: float
+    severity: Severity
+    category: Category
+    school: str | None
+    school_relevance: float
+    explanation: list[str] = field(default_factory=list)
+    cues: list[str] = field(default_factory=list)
+
+
+class Classifier(Protocol):
+    version: str
+
+    def score(self, text: str) -> Verdict: ...
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    p1: float
+    p2: float
+    p3: float
+
+    def tier(self, score: float) -> Severity:
+        if score >= self.p1:
+            return "P1"
+        if score >= self.p2:
+            return "P2"
+        if score >= self.p3:
+            return "P3"
+        return "none"
+
+
+# Bullying and drugs never page anyone: they go to the review queue and the digest.
+REVIEW_ONLY: frozenset[str] = frozenset({"bullying", "drugs"})
+
+
+def cap_review_only(category: str, severity: Severity) -> Severity:
+    return "P3" if category in REVIEW_ONLY and severity != "none" else severity

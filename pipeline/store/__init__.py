@@ -1,0 +1,124 @@
+"""The store port: flagged items for review, alert history and the audit trail.
+
+Contract (both adapters, tests/contract/test_store_contract.py):
+- ``index_items`` is create-only by ``event.id``: replaying a flagged item never overwrites the
+  review state people have added since.
+- Review and alert updates are optimistic: pass the ``version`` you read; if someone changed the
+  document in between, ``ConflictError`` is raised and nothing is written.
+- ``StoreUnavailable`` means "try again later"; stages back off and commit nothing.
+- ``ItemQuery.since`` is inclusive and ``until`` exclusive; ties in any sort break by item id.
+- ``update_alert`` replaces the whole alert document; ``search_alerts`` returns newest first.
+- Elasticsearch cannot page past 10,000 hits with ``offset`` + ``size``; the embedded store can.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+INDICES = ("flagged", "alerts", "audit")
+
+
+class StoreError(Exception):
+    """A request the store refused for a reason that retrying will not fix."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is overloaded; retry with backoff."""
+
+
+class ConflictError(StoreError):
+    """The document changed since it was read (optimistic concurrency)."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    id: str
+    doc: dict[str, Any]
+    version: str  # opaque: "seq_no:primary_term" on Elasticsearch, a counter on SQLite
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    text: str | None = None
+    severity: Sequence[str] = ()
+    category: Sequence[str] = ()
+    school: Sequence[str] = ()
+    status: Sequence[str] = ()
+    source: Sequence[str] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: Literal["newest", "oldest", "score"] = "newest"
+    size: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    hits: list[StoredDoc] = field(default_factory=list)
+
+
+class Store(ABC):
+    @abstractmethod
+    def setup(self) -> None:
+        """Create indices/tables, templates and (on Elasticsearch) ILM; idempotent."""
+
+    @abstractmethod
+    def ping(self) -> bool: ...
+
+    # flagged items
+    @abstractmethod
+    def index_items(self, docs: Sequence[dict[str, Any]]) -> int:
+        """Create each doc under ``doc['event']['id']`` unless present; return how many were new."""
+
+    @abstractmethod
+    def get_item(self, item_id: str) -> StoredDoc | None: ...
+
+    @abstractmethod
+    def search_items(self, query: ItemQuery) -> Page: ...
+
+    @abstractmethod
+    def update_review(self, item_id: str, review: dict[str, Any], version: str) -> str:
+        """Merge ``review`` into the item's ``review`` object if ``version`` is current."""
+
+    @abstractmethod
+    def delete_items(self, item_ids: Sequence[str]) -> int: ...
+
+    # alerts
+    @abstractmethod
+    def create_alert(self, alert_id: str, doc: dict[str, Any]) -> bool:
+        """Create the alert unless it exists; True if it was created now."""
+
+    @abstractmethod
+    def get_alert(self, alert_id: str) -> StoredDoc | None: ...
+
+    @abstractmethod
+    def update_alert(self, alert_id: str, doc: dict[str, Any], version: str) -> str: ...
+
+    @abstractmethod
+    def search_alerts(self, item_id: str | None = None, status: str | None = None, size: int = 100) -> list[StoredDoc]: ...
+
+    # audit
+    @abstractmethod
+    def append_audit(self, docs: Sequence[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def audit_for(self, item_id: str) -> list[dict[str, Any]]:
+        """Audit records of one item, oldest first."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

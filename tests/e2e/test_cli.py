@@ -1,0 +1,111 @@
+"""The `threatline` console script as a user runs it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+THREATLINE = str(Path(sys.executable).with_name("threatline"))
+REPO = Path(__file__).resolve().parents[2]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, env=None, input=None, timeout=120):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("THREATLINE_")}
+    return subprocess.run([THREATLINE, *args], capture_output=True, text=True, cwd=REPO, input=input,
+                          env={**base, **(env or {})}, timeout=timeout)
+
+
+def assert_one_clear_line(result, code, *needles):
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_key_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("store:\n  backend: embedded\n  shards: 3\n")
+    assert_one_clear_line(run("--config", str(bad), "config", "show"), 2, str(bad), "store.shards", "unknown key")
+
+
+def test_bad_env_value_is_one_line_exit_2():
+    result = run("config", "show", env={"THREATLINE_STORE__BACKEND": "mongodb"})
+    assert_one_clear_line(result, 2, "store.backend", "'mongodb'")
+
+
+def test_missing_config_file(tmp_path):
+    assert_one_clear_line(run("--config", str(tmp_path / "nope.yaml"), "setup"), 2, "file not found")
+
+
+def test_unreachable_kafka_is_one_line_exit_1(tmp_path):
+    port = closed_port()
+    env = {"THREATLINE_BUS__BACKEND": "kafka", "THREATLINE_BUS__KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+           "THREATLINE_GENERAL__DATA_DIR": str(tmp_path)}
+    assert_one_clear_line(run("setup", env=env), 1, f"127.0.0.1:{port}")
+
+
+def test_unreachable_elasticsearch_is_one_line_exit_1(tmp_path):
+    port = closed_port()
+    env = {"THREATLINE_STORE__BACKEND": "elasticsearch",
+           "THREATLINE_STORE__ELASTICSEARCH_HOSTS": json.dumps([f"http://127.0.0.1:{port}"]),
+           "THREATLINE_STORE__ELASTICSEARCH_TIMEOUT_S": "2", "THREATLINE_STORE__BULK_MAX_RETRIES": "0",
+           "THREATLINE_GENERAL__DATA_DIR": str(tmp_path)}
+    assert_one_clear_line(run("setup", env=env), 1, f"127.0.0.1:{port}")
+
+
+def test_classify_honours_the_jsonl_contract(tmp_path):
+    lines = [
+        {"id": "p1", "text": "i'm bringing a gun to LHS tomorrow and shoot up the cafeteria", "source": "x"},
+        {"id": "p2", "text": "good luck to the lynx tonight!!", "created_at": "2026-11-20T18:00:00Z"},
+        "this is not json",
+        {"id": "p4", "text": "nobody likes you, kys"},
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    dst = tmp_path / "out.jsonl"
+    result = run("classify", "--input", str(src), "--output", str(dst))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [o.get("id") for o in out] == ["p1", "p2", None, "p4"]
+    assert "error" in out[2]
+    for o in (out[0], out[1], out[3]):
+        assert 0 <= o["threat_score"] <= 1 and 0 <= o["self_harm_score"] <= 1 and 0 <= o["school_relevance"] <= 1
+        assert o["severity"] in ("P1", "P2", "P3", "none")
+        assert o["category"] in ("violence", "self_harm", "bullying", "weapons", "drugs", "none")
+        assert isinstance(o["explanation"], list) and o["model_version"].startswith("lexicon-")
+    assert out[0]["severity"] == "P1" and out[1]["severity"] == "none"
+    # stdin → stdout gives the same answers
+    piped = run("classify", input=src.read_text())
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == out
+
+
+def test_demo_json_summary_is_consistent(tmp_path):
+    result = run("demo", "--json", "--data-dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"ingested", "classified", "flagged", "indexed", "alerts"} <= set(summary)
+    assert summary["classified"] == summary["ingested"] > 200
+    assert summary["indexed"] == summary["flagged"] > 0
+    assert 0 < summary["alerts"]
+    assert summary["dead_lettered"] == 0
+
+
+def test_demo_prints_a_triage_table(tmp_path):
+    result = run("demo", "--data-dir", str(tmp_path / "demo"), env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "threatline triage" in result.stdout and "P1" in result.stdout
+    assert "indexed" in result.stdout

@@ -1,0 +1,66 @@
+"""The store goes away mid-stream: the index stage backs off, commits nothing, and catches up when
+the store returns. Real outage: the osmem server process is stopped and started again."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from osmem_server import OsmemServer
+
+from pipeline.bootstrap import Runtime, build_bus
+from pipeline.bus import OutMessage
+from pipeline.classify import score_post
+from pipeline.schema import RawPost
+from pipeline.store import ItemQuery
+from pipeline.store.elasticsearch import ElasticsearchStore
+from servers_osmem import es_client
+
+pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
+    port = free_port()
+    server = OsmemServer.start(freeze=False, japanese=False, addr=f"127.0.0.1:{port}")
+    store = ElasticsearchStore(es_client(f"http://127.0.0.1:{port}", request_timeout=2, max_retries=0),
+                               index_prefix="outage", bulk_max_retries=1, backoff_initial_s=0.05, backoff_max_s=0.1)
+    store.setup()
+    rt = Runtime(settings, build_bus(settings), store)
+    rt.setup()
+    flagged = settings.topic("items.flagged")
+    items = [score_post(RawPost(source="forum", native_id=str(i), text=f"bring a gun to LHS {i}"), rt.classifier)
+             for i in range(300)]
+    rt.bus.publish([OutMessage(flagged, i.id, i.to_bytes()) for i in items])
+
+    server.close()  # the store is gone before the stage starts
+    runner = rt.runner("index", until_idle=False)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runner.run()))
+    thread.start()
+    try:
+        time.sleep(2.0)
+        assert thread.is_alive()
+        assert rt.bus.lag("threatline-index", [flagged]) == 300  # nothing committed while down
+
+        server = OsmemServer.start(freeze=False, japanese=False, addr=f"127.0.0.1:{port}")
+        store.setup()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and rt.bus.lag("threatline-index", [flagged]) > 0:
+            time.sleep(0.2)
+    finally:
+        rt.stop.set()
+        thread.join(timeout=30)
+    report = result["report"]
+    assert report.retries >= 2
+    assert rt.bus.lag("threatline-index", [flagged]) == 0
+    assert store.search_items(ItemQuery(size=1)).total == 300 == report.written
+    rt.close()
+    server.close()
