@@ -133,8 +133,12 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        err.print(f"config error: {exc}", markup=False, highlight=False)
-        sys.exit(2)
+        _fail(f"config error: {exc}", 2)
     except (BusError, StoreError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        _fail(f"error: {exc}", 1)
+
+
+def _fail(line: str, code: int) -> None:
+    # Plain write, not rich: one line must stay one line whatever the terminal width.
+    sys.stderr.write(" ".join(line.split()) + "\n")
+    sys.exit(code)

@@ -1,14 +1,12 @@
 """The store goes away mid-stream: the index stage backs off, commits nothing, and catches up when
-the store returns. Real outage: the osmem server process is stopped and started again."""
+the store returns. Real outage: the network path to a real osmem server is cut and restored."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import pytest
-from osmem_server import OsmemServer
 
 from pipeline.bootstrap import Runtime, build_bus
 from pipeline.bus import OutMessage
@@ -16,21 +14,21 @@ from pipeline.classify import score_post
 from pipeline.schema import RawPost
 from pipeline.store import ItemQuery
 from pipeline.store.elasticsearch import ElasticsearchStore
-from servers_osmem import es_client
+from servers_osmem import es_client, osmem_server
+from tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
-    port = free_port()
-    server = OsmemServer.start(freeze=False, japanese=False, addr=f"127.0.0.1:{port}")
-    store = ElasticsearchStore(es_client(f"http://127.0.0.1:{port}", request_timeout=2, max_retries=0),
+    with osmem_server() as url:
+        check_outage(settings, int(url.rsplit(":", 1)[1]))
+
+
+def check_outage(settings, server_port):
+    proxy = TcpProxy(server_port)
+    proxy.up()
+    store = ElasticsearchStore(es_client(f"http://127.0.0.1:{proxy.port}", request_timeout=2, max_retries=0),
                                index_prefix="outage", bulk_max_retries=1, backoff_initial_s=0.05, backoff_max_s=0.1)
     store.setup()
     rt = Runtime(settings, build_bus(settings), store)
@@ -40,7 +38,7 @@ def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
              for i in range(300)]
     rt.bus.publish([OutMessage(flagged, i.id, i.to_bytes()) for i in items])
 
-    server.close()  # the store is gone before the stage starts
+    proxy.down()  # the store is gone before the stage starts
     runner = rt.runner("index", until_idle=False)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("report", runner.run()))
@@ -50,8 +48,7 @@ def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
         assert thread.is_alive()
         assert rt.bus.lag("threatline-index", [flagged]) == 300  # nothing committed while down
 
-        server = OsmemServer.start(freeze=False, japanese=False, addr=f"127.0.0.1:{port}")
-        store.setup()
+        proxy.up()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and rt.bus.lag("threatline-index", [flagged]) > 0:
             time.sleep(0.2)
@@ -63,4 +60,4 @@ def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
     assert rt.bus.lag("threatline-index", [flagged]) == 0
     assert store.search_items(ItemQuery(size=1)).total == 300 == report.written
     rt.close()
-    server.close()
+    proxy.down()

@@ -19,7 +19,7 @@ from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.demo import load_samples
 from pipeline.store import ItemQuery
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 THREATLINE = str(Path(sys.executable).with_name("threatline"))
 
 
@@ -46,7 +46,7 @@ def test_run_serves_stage_flows_until_sigterm(settings, monkeypatch, tmp_path):
             rt.bus.publish([OutMessage(settings.topic("posts.raw"), p.id, p.to_bytes()) for p in posts])
             rt.bus.publish([OutMessage(settings.topic("tips.raw"), t.id, t.to_bytes()) for t in tips])
             flagged_topic = [settings.topic("items.flagged")]
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 240
             while time.monotonic() < deadline and proc.poll() is None:
                 drained = (rt.bus.lag("threatline-classify", [settings.topic("posts.raw"), settings.topic("tips.raw")]) == 0
                            and rt.bus.lag("threatline-index", flagged_topic) == 0
