@@ -44,8 +44,10 @@ class BusConfig(_Section):
     kafka_password: SecretStr | None = None
     kafka_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
-    # Tansu (the test broker) only completes JoinGroup quickly with a small value.
     kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    # Unset: derived from max_poll_interval_ms within 6-45 s. Tansu (the test broker) holds a
+    # group join for about half of it, so tests set it small.
+    kafka_session_timeout_ms: int | None = Field(default=None, ge=1000)
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
     raw_retention_days: int = Field(default=7, ge=1)
 

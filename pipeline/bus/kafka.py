@@ -117,6 +117,7 @@ class KafkaBus(Bus):
             replication_factor=c.kafka_replication_factor,
             max_poll_interval_ms=c.kafka_max_poll_interval_ms,
             request_timeout_ms=c.kafka_request_timeout_ms,
+            session_timeout_ms=c.kafka_session_timeout_ms,
         )
 
     def __repr__(self) -> str:
