@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.bus import Bus, BusError, Consumer, Message, OutMessage
+from pipeline.sqlite_wal import open_shared_wal
 
 # AUTOINCREMENT, not a plain rowid: after retention deletes the newest rows a rowid could be
 # handed out again, and a consumer already past it would silently skip the new message.
@@ -60,13 +61,7 @@ class EmbeddedBus(Bus):
         self._lock = threading.RLock()
         self._closed = False
         try:
-            # Autocommit mode: each read sees the latest commit; writes open BEGIN IMMEDIATE.
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # FULL: publish promises durability, and stages commit their input right after it.
-            self._db.execute("PRAGMA synchronous = FULL")
+            self._db = open_shared_wal(self.path, busy_timeout_s)
             with self._write() as db:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():

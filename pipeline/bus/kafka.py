@@ -83,9 +83,9 @@ class KafkaBus(Bus):
         self.replication_factor = replication_factor
         self.max_poll_interval_ms = max_poll_interval_ms
         self.request_timeout_ms = request_timeout_ms
-        # BusConfig has no session timeout. A group (re)join waits on the session timeout (Tansu
-        # waits half of it before answering JoinGroup), so a short poll interval, which asks for
-        # quick failure detection anyway, shortens the session too, within the broker's limits.
+        # Unless set, the session follows the poll interval: a group (re)join waits on the session
+        # timeout (Tansu waits half of it before answering JoinGroup), and a short poll interval
+        # asks for quick failure detection anyway. Kept within the broker's limits.
         self.session_timeout_ms = session_timeout_ms or max(
             _MIN_SESSION_TIMEOUT_MS, min(_DEFAULT_SESSION_TIMEOUT_MS, max_poll_interval_ms))
         # Kept out of any repr or message: only the client configs below ever see the password.

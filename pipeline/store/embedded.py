@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.sqlite_wal import open_shared_wal
 from pipeline.store import (
     ConflictError,
     ItemQuery,
@@ -172,13 +173,7 @@ class EmbeddedStore(Store):
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
-            # Autocommit mode: every write below opens its own BEGIN IMMEDIATE transaction.
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # FULL: a stage commits its bus offset right after we return, so the write must be on disk.
-            self._db.execute("PRAGMA synchronous = FULL")
+            self._db = open_shared_wal(self.path, busy_timeout_s)
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
 
