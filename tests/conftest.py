@@ -3,3 +3,25 @@
 from fixtures_kafka import *  # noqa: F401,F403
 from fixtures_search import *  # noqa: F401,F403
 from fixtures_pipeline import *  # noqa: F401,F403
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Show that each port's contract suite ran against every adapter, not just the embedded one."""
+    tally: dict[tuple[str, str], dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "/contract/" not in nodeid or "[" not in nodeid or report.when not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            suite = nodeid.split("/contract/")[1].split("::")[0].removeprefix("test_").removesuffix(".py")
+            adapter = nodeid.rsplit("[", 1)[1].rstrip("]").split("-")[0]
+            counts = tally.setdefault((suite, adapter), {})
+            counts[outcome] = counts.get(outcome, 0) + 1
+    if not tally:
+        return
+    terminalreporter.section("contract suites per adapter")
+    for (suite, adapter), counts in sorted(tally.items()):
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{suite:<16} {adapter:<14} {summary}")
