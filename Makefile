@@ -23,6 +23,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bus_throughput.py
 	$(BIN)/python bench/store_bulk.py
+	$(BIN)/python bench/classify.py
 
 clean:
 	rm -rf $(VENV) data

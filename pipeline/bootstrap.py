@@ -46,6 +46,12 @@ def build_store(settings: Settings) -> Store:
 
 def build_classifier(settings: Settings) -> Classifier:
     c = settings.classify
+    if c.model == "trained":
+        from pipeline.nlp.model import TrainedClassifier
+        from pipeline.nlp.registry import current_version
+
+        models_dir = settings.config_path(c.models_dir)
+        return TrainedClassifier.load(models_dir / current_version(models_dir), settings.config_path(c.schools_file))
     return LexiconClassifier.from_dirs(
         settings.config_path(c.lexicon_dir),
         settings.config_path(c.schools_file),

@@ -1,14 +1,23 @@
 """Turning texts into verdicts: the `threatline classify` JSON Lines contract and the items the
-classify stage publishes. Pure: no I/O beyond the iterables handed in."""
+classify stage publishes. Pure: no I/O beyond the iterables handed in. Texts are scored in
+batches, because the trained model vectorises a batch at once."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from itertools import islice
 from typing import Any
 
+from pipeline.nlp.language import guess_language
 from pipeline.nlp.verdict import Classifier, Verdict
 from pipeline.schema import RawPost, ScoredItem, Tip
+
+# Long posts are scored on a bounded window (and say so): threats are short, and a 100k-character
+# paste must not stall the stage.
+WINDOW_CHARS = 5_000
+BATCH = 256
 
 
 def verdict_fields(verdict: Verdict, version: str) -> dict[str, Any]:
@@ -21,63 +30,113 @@ def verdict_fields(verdict: Verdict, version: str) -> dict[str, Any]:
         "school": verdict.school,
         "explanation": verdict.explanation,
         "cues": verdict.cues,
+        "lang": verdict.lang,
+        "confidence": verdict.confidence,
         "model_version": version,
     }
 
 
-def classify_jsonl(lines: Iterable[str], classifier: Classifier) -> Iterator[dict[str, Any]]:
+def score_texts(texts: Sequence[str], classifier: Classifier) -> list[Verdict]:
+    """Score with the caveats a reviewer must see: the window, and non-English text."""
+    windows = [t[:WINDOW_CHARS] for t in texts]
+    verdicts = classifier.score_many(windows)
+    out = []
+    for text, verdict in zip(texts, verdicts):
+        notes, changes = [], {}
+        if len(text) > WINDOW_CHARS:
+            notes.append(f"Scored the first {WINDOW_CHARS:,} of {len(text):,} characters.")
+        lang = guess_language(text)
+        if lang != "en":
+            notes.append(f"Not English ({lang}): scores are less reliable; a person should read it.")
+            changes["confidence"] = "low"
+        out.append(replace(verdict, lang=lang, explanation=[*verdict.explanation, *notes], **changes))
+    return out
+
+
+def classify_jsonl(lines: Iterable[bytes | str], classifier: Classifier) -> Iterator[dict[str, Any]]:
     """One output object per input line, in order. A bad line yields ``{"error": ...}`` (with the
     line number and the id when one could be read) and the stream goes on."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            yield {"line": number, "error": "empty line"}
-            continue
+    numbered = enumerate(lines, start=1)
+    while chunk := list(islice(numbered, BATCH)):
+        parsed = [_parse(number, line) for number, line in chunk]
+        good = [p for p in parsed if "error" not in p]
+        verdicts = iter(score_texts([p["text"] for p in good], classifier))
+        for p in parsed:
+            if "error" in p:
+                yield p
+            else:
+                yield {"id": p["id"], **verdict_fields(next(verdicts), classifier.version)}
+
+
+def _parse(number: int, line: bytes | str) -> dict[str, Any]:
+    if isinstance(line, bytes):
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield {"line": number, "error": f"not valid JSON: {exc.msg} at column {exc.colno}"}
-            continue
-        if not isinstance(obj, dict):
-            yield {"line": number, "error": "expected a JSON object"}
-            continue
-        problem = _contract_problem(obj)
-        if problem:
-            yield {"line": number, "id": obj.get("id"), "error": problem}
-            continue
-        yield {"id": obj["id"], **verdict_fields(classifier.score(obj["text"]), classifier.version)}
-
-
-def _contract_problem(obj: dict[str, Any]) -> str | None:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return {"line": number, "error": f"invalid UTF-8 at byte {exc.start}"}
+    if not line.strip():
+        return {"line": number, "error": "empty line"}
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {"line": number, "error": f"not valid JSON: {exc.msg} at column {exc.colno}"}
+    if not isinstance(obj, dict):
+        return {"line": number, "error": "expected a JSON object"}
     if "id" not in obj or not isinstance(obj["id"], (str, int)) or obj["id"] == "":
-        return "missing 'id' (string or integer)"
+        return {"line": number, "id": obj.get("id"), "error": "missing 'id' (string or integer)"}
     if not isinstance(obj.get("text"), str):
-        return "missing 'text' (string)"
-    return None
+        return {"line": number, "id": obj["id"], "error": "missing 'text' (string)"}
+    if not obj["text"].strip():
+        return {"line": number, "id": obj["id"], "error": "empty 'text': nothing to score"}
+    return {"id": obj["id"], "text": obj["text"]}
+
+
+def tip_text(tip: Tip) -> str:
+    # The tipster's own words about where and when carry specificity, so they are scored too.
+    return tip.message if not tip.when_where else f"{tip.message}\n\nWhen/where: {tip.when_where}"
+
+
+def scored_items(inputs: Sequence[RawPost | Tip], classifier: Classifier) -> list[ScoredItem]:
+    texts = [tip_text(x) if isinstance(x, Tip) else x.text for x in inputs]
+    verdicts = score_texts(texts, classifier)
+    return [_tip_item(x, t, v, classifier.version) if isinstance(x, Tip) else _post_item(x, v, classifier.version)
+            for x, t, v in zip(inputs, texts, verdicts)]
 
 
 def score_post(post: RawPost, classifier: Classifier) -> ScoredItem:
-    verdict = classifier.score(post.text)
-    return ScoredItem(
-        id=post.id, kind="post", text=post.text, source=post.source, source_kind=post.source_kind,
-        url=post.url, author=post.author, thread_id=post.thread_id, created_at=post.created_at,
-        **verdict_fields(verdict, classifier.version),
-    )
+    return scored_items([post], classifier)[0]
 
 
 def score_tip(tip: Tip, classifier: Classifier) -> ScoredItem:
-    # The tipster's own words about where and when carry specificity, so they are scored too.
-    text = tip.message if not tip.when_where else f"{tip.message}\n\nWhen/where: {tip.when_where}"
-    verdict = classifier.score(text)
-    fields = verdict_fields(verdict, classifier.version)
+    return scored_items([tip], classifier)[0]
+
+
+def _post_item(post: RawPost, verdict: Verdict, version: str) -> ScoredItem:
+    return ScoredItem(
+        id=post.id, kind="post", text=post.text, source=post.source, source_kind=post.source_kind,
+        url=post.url, author=post.author, thread_id=post.thread_id, created_at=post.created_at,
+        **verdict_fields(verdict, version),
+    )
+
+
+def _tip_item(tip: Tip, text: str, verdict: Verdict, version: str) -> ScoredItem:
+    fields = verdict_fields(verdict, version)
     if tip.school and not verdict.school:
         fields.update(school=tip.school, school_relevance=1.0)
-    # A tip is a person asking for help: it always reaches the review queue.
+    # A tip is a person asking for help: it always reaches the review queue. A tip reporting
+    # someone else's threat is what tip lines exist for: the model reads "he said he'd ..." as a
+    # report, so the reported threat is judged by its specifics instead (two or more: P1).
     if fields["severity"] == "none":
-        fields.update(severity="P3", explanation=[*fields["explanation"], "tip-line submission (always reviewed)"])
+        fields.update(severity="P3", explanation=[*fields["explanation"], "Tip-line submission (always reviewed)."])
+    reported = any(c.startswith("cue:quote_report") for c in verdict.cues)
+    if fields["category"] == "violence" and reported and fields["severity"] in ("P3", "P2"):
+        specifics = set(verdict.specifics) | ({"place"} if tip.school else set())
+        severity = "P1" if len(specifics) >= 2 else "P2"
+        detail = f" with {len(specifics)} specifics ({', '.join(sorted(specifics))})" if severity == "P1" else ""
+        fields.update(severity=severity, explanation=[*fields["explanation"], f"A tip reporting a threat{detail}: alert ({severity})."])
     if tip.urgent:
-        fields["explanation"] = [*fields["explanation"], "tipster marked it urgent"]
+        fields["explanation"] = [*fields["explanation"], "Tipster marked it urgent."]
     return ScoredItem(
         id=tip.id, kind="tip", text=text, source="tipline", source_kind="tipline",
         created_at=tip.received_at, tip_code=tip.code, tip_contact=tip.contact, **fields,
     )
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 import yaml
@@ -13,6 +13,7 @@ from rich.console import Console
 
 from pipeline.bus import BusError
 from pipeline.config import ConfigError, Settings, load_settings, masked
+from pipeline.nlp.model_errors import ModelError
 from pipeline.store import StoreError
 
 app = typer.Typer(help="threatline: notice credible threats against schools early, without drowning in false alarms.",
@@ -72,7 +73,8 @@ def classify(
     from pipeline.classify import classify_jsonl
 
     classifier = build_classifier(settings(config))
-    source = input.open(encoding="utf-8") if input else sys.stdin
+    # Bytes, not text: a line with invalid UTF-8 gets its own error instead of ending the run.
+    source = input.open("rb") if input else sys.stdin.buffer
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     errors = 0
     try:
@@ -133,12 +135,17 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:
-        _fail(f"config error: {exc}", 2)
+        fail(f"config error: {exc}", 2)
     except (BusError, StoreError) as exc:
-        _fail(f"error: {exc}", 1)
+        fail(f"error: {exc}", 1)
+    except ModelError as exc:
+        fail(f"model error: {exc}", 2)
 
 
-def _fail(line: str, code: int) -> None:
+def fail(line: str, code: int) -> NoReturn:
     # Plain write, not rich: one line must stay one line whatever the terminal width.
     sys.stderr.write(" ".join(line.split()) + "\n")
     sys.exit(code)
+
+
+from pipeline import cli_models  # noqa: E402  (registers train, eval, corpus on `app`)

@@ -69,9 +69,14 @@ class StoreConfig(_Section):
 
 
 class ClassifyConfig(_Section):
-    model: Literal["lexicon"] = "lexicon"
+    # "trained": the champion named by <models_dir>/CURRENT; "lexicon": the keyword baseline.
+    model: Literal["trained", "lexicon"] = "trained"
+    models_dir: Path = Path("../models")
     lexicon_dir: Path = Path("lexicons")
+    cues_file: Path = Path("cues.yaml")
+    identity_file: Path = Path("identity_terms.yaml")
     schools_file: Path = Path("schools.yaml")
+    # Severity thresholds of the lexicon baseline; a trained model carries its own.
     p1_threshold: float = Field(default=0.85, ge=0, le=1)
     p2_threshold: float = Field(default=0.6, ge=0, le=1)
     p3_threshold: float = Field(default=0.3, ge=0, le=1)

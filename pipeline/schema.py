@@ -115,6 +115,8 @@ class ScoredItem(_Message):
     school_relevance: float = Field(ge=0, le=1)
     explanation: list[str] = Field(default_factory=list)
     cues: list[str] = Field(default_factory=list)
+    lang: str = "en"
+    confidence: Literal["normal", "low"] = "normal"
     model_version: str
     tip_code: str | None = None
     tip_contact: str | None = None

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from pipeline.alerts.dispatch import Dispatcher, alert_for
 from pipeline.bus import Bus, BusError, Message, OutMessage
-from pipeline.classify import score_post, score_tip
+from pipeline.classify import scored_items
 from pipeline.nlp.verdict import Classifier
 from pipeline.schema import Alert, RawPost, ScoredItem, Tip, alert_document, item_document, utcnow
 from pipeline.store import Store, StoreUnavailable
@@ -104,18 +104,19 @@ class ClassifyStage(Stage):
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()
+        decoded: list[RawPost | Tip] = []
 
-        def work(message: Message) -> None:
-            if message.topic == self.topic("tips.raw"):
-                item = score_tip(Tip.from_bytes(message.value), self.classifier)
-            else:
-                item = score_post(RawPost.from_bytes(message.value), self.classifier)
+        def decode(message: Message) -> None:
+            is_tip = message.topic == self.topic("tips.raw")
+            decoded.append(Tip.from_bytes(message.value) if is_tip else RawPost.from_bytes(message.value))
+
+        outcome.dead = self.each(batch, decode)
+        # One model call per batch: the trained classifier vectorises a batch at once.
+        for item in scored_items(decoded, self.classifier):
             value = item.to_bytes()
             outcome.out.append(OutMessage(self.topic("items.scored"), item.id, value))
             if item.flagged:
                 outcome.out.append(OutMessage(self.topic("items.flagged"), item.id, value))
-
-        outcome.dead = self.each(batch, work)
         return outcome
 
 

@@ -19,6 +19,11 @@ def pytest_terminal_summary(terminalreporter):
             adapter = nodeid.rsplit("[", 1)[1].rstrip("]").split("-")[0]
             counts = tally.setdefault((suite, adapter), {})
             counts[outcome] = counts.get(outcome, 0) + 1
+    functional = getattr(terminalreporter.config, "functional_report", None)
+    if functional:
+        terminalreporter.section("functional suite: pass rate per capability")
+        for line in functional:
+            terminalreporter.write_line(line)
     if not tally:
         return
     terminalreporter.section("contract suites per adapter")

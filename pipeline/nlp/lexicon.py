@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,9 @@ class LexiconClassifier:
     @classmethod
     def from_dirs(cls, lexicon_dir: Path, schools_file: Path, thresholds: Thresholds) -> LexiconClassifier:
         return cls(load_terms(lexicon_dir), Gazetteer.from_file(schools_file), thresholds, lexicon_version(lexicon_dir))
+
+    def score_many(self, texts: Sequence[str]) -> list[Verdict]:
+        return [self.score(t) for t in texts]
 
     def score(self, text: str) -> Verdict:
         hits = [t for t in self.terms if t.pattern.search(text)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,12 +19,17 @@ class Verdict:
     school_relevance: float
     explanation: list[str] = field(default_factory=list)
     cues: list[str] = field(default_factory=list)
+    specifics: tuple[str, ...] = ()  # kinds of concrete detail found: target, time, place, weapon, ...
+    lang: str = "en"
+    confidence: str = "normal"  # "low" when the text is outside what the model was built for
 
 
 class Classifier(Protocol):
     version: str
 
     def score(self, text: str) -> Verdict: ...
+
+    def score_many(self, texts: Sequence[str]) -> list[Verdict]: ...
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def test_classify_honours_the_jsonl_contract(tmp_path):
     dst = tmp_path / "out.jsonl"
     result = run("classify", "--input", str(src), "--output", str(dst))
     assert result.returncode == 0, result.stderr
+    champion = (REPO / "models/CURRENT").read_text().strip()
     out = [json.loads(line) for line in dst.read_text().splitlines()]
     assert [o.get("id") for o in out] == ["p1", "p2", None, "p4"]
     assert "error" in out[2]
@@ -86,8 +87,11 @@ def test_classify_honours_the_jsonl_contract(tmp_path):
         assert 0 <= o["threat_score"] <= 1 and 0 <= o["self_harm_score"] <= 1 and 0 <= o["school_relevance"] <= 1
         assert o["severity"] in ("P1", "P2", "P3", "none")
         assert o["category"] in ("violence", "self_harm", "bullying", "weapons", "drugs", "none")
-        assert isinstance(o["explanation"], list) and o["model_version"].startswith("lexicon-")
-    assert out[0]["severity"] == "P1" and out[1]["severity"] == "none"
+        assert isinstance(o["explanation"], list) and o["explanation"] or o["severity"] == "none"
+        assert o["model_version"] == champion
+    assert out[0]["severity"] == "P1" and out[0]["category"] == "violence" and out[0]["school"] == "Lincoln High School"
+    assert out[1]["severity"] == "none"
+    assert out[3]["category"] == "bullying"
     # stdin → stdout gives the same answers
     piped = run("classify", input=src.read_text())
     assert [json.loads(line) for line in piped.stdout.splitlines()] == out
@@ -109,3 +113,32 @@ def test_demo_prints_a_triage_table(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "threatline triage" in result.stdout and "P1" in result.stdout
     assert "indexed" in result.stdout
+
+
+def test_eval_prints_auc_and_precision_recall_per_category(tmp_path):
+    rows = [("im bringing a gun to LHS tomorrow and shooting everyone in the quad", 1, 0, 0),
+            ("gonna stab mr davis in the lincoln parking lot after school friday", 1, 0, 0),
+            ("this chem test is killing me lol", 0, 0, 0),
+            ("we destroyed central in the game last night, absolute massacre", 0, 0, 0),
+            ("i dont want to be here anymore. i wrote my note", 0, 1, 0),
+            ("nobody at lunch wants u around, go cry in the bathroom again loser", 0, 0, 1),
+            ("see you at practice", 0, 0, 0),
+            ("my mom is going to kill me, i forgot my lunch", 0, 0, 0)]
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("".join(json.dumps({"text": t, "threat": a, "self_harm": b, "bullying": c}) + "\n"
+                               for t, a, b, c in rows))
+    result = run("eval", "--input", str(labeled), env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    for needle in ("ROC-AUC", "PR-AUC", "P/R at P1", "P/R at P3", "threat", "self_harm", "bullying", "8 rows"):
+        assert needle in result.stdout
+    unlabeled = tmp_path / "unlabeled.jsonl"
+    unlabeled.write_text(json.dumps({"text": "hello"}) + "\n")
+    assert_one_clear_line(run("eval", "--input", str(unlabeled)), 2, "no rows carry")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"text": "ok", "threat": 0}) + "\n{not json\n")
+    assert_one_clear_line(run("eval", "--input", str(broken)), 2, "broken.jsonl:2: not valid JSON")
+
+
+def test_train_never_overwrites_a_released_version():
+    champion = (REPO / "models/CURRENT").read_text().strip()
+    assert_one_clear_line(run("train", "--version", champion), 2, "already exists")

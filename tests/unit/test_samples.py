@@ -17,6 +17,7 @@ import yaml
 import pipeline
 from pipeline.config import REPO_ROOT, load_settings
 from pipeline.schema import Category, RawPost, Tip
+from sample_tables import table_rows
 
 SAMPLES = Path(pipeline.__file__).parent / "samples"
 SCHOOLS_FILE = REPO_ROOT / "config" / "schools.yaml"
@@ -56,19 +57,6 @@ def gazetteer() -> dict:
 @pytest.fixture(scope="module")
 def readme() -> str:
     return README.read_text(encoding="utf-8")
-
-
-def _table_rows(markdown: str, heading: str) -> list[list[str]]:
-    """Cells of the first table after ``heading``; backticks stripped, header and rule skipped."""
-    section = markdown.split(heading, 1)[1]
-    rows, started = [], False
-    for line in section.splitlines():
-        if line.startswith("|"):
-            started = True
-            rows.append([cell.strip().strip("`").strip("*") for cell in line.strip().strip("|").split("|")])
-        elif started:
-            break
-    return rows[2:]
 
 
 # --- posts ---------------------------------------------------------------------------------------
@@ -144,7 +132,7 @@ def test_threads_point_at_a_root_in_the_same_source_that_came_first(posts):
 
 
 def test_readme_counts_by_source_match_the_file(posts, readme):
-    rows = _table_rows(readme, "## `posts.jsonl`")
+    rows = table_rows(readme, "## `posts.jsonl`")
     stated = {row[0].split()[0].strip("`"): int(row[2]) for row in rows if row[0] != "total"}
     assert stated == dict(Counter(p.source for p in posts))
     assert int(rows[-1][2]) == len(posts)
@@ -177,7 +165,7 @@ def test_every_school_is_mentioned_by_name_alias_or_mascot(posts, gazetteer):
 
 @pytest.fixture(scope="module")
 def concerning(readme) -> list[list[str]]:
-    return _table_rows(readme, "### The concerning posts")
+    return table_rows(readme, "### The concerning posts")
 
 
 def test_readme_lists_ten_to_sixteen_concerning_posts_that_exist(posts, concerning):
@@ -201,7 +189,7 @@ def test_concerning_rows_use_the_schema_vocabulary_and_cover_every_kind(concerni
 
 
 def test_readme_hard_negative_examples_exist(posts, readme):
-    rows = _table_rows(readme, "### Hard negatives worth checking")
+    rows = table_rows(readme, "### Hard negatives worth checking")
     keys = {(p.source, p.native_id) for p in posts}
     assert rows and all((r[0], r[1]) in keys for r in rows)
 
@@ -219,7 +207,7 @@ def test_every_tip_has_exactly_the_documented_fields_and_builds(tip_lines):
 def test_tip_count_matches_the_readme_and_is_about_twenty_five(tip_lines, readme):
     assert 20 <= len(tip_lines) <= 30
     assert re.search(rf"\b{len(tip_lines)} submissions\b", readme)
-    assert len(_table_rows(readme, "## `tips.jsonl`")) == len(tip_lines)
+    assert len(table_rows(readme, "## `tips.jsonl`")) == len(tip_lines)
 
 
 def test_tips_name_only_schools_in_the_gazetteer(tip_lines, gazetteer):

@@ -1,0 +1,138 @@
+"""`threatline corpus | train | eval`: the model lifecycle commands (heavy imports stay inside)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.cli import ConfigOption, app, fail, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "models" / "data" / "templates"
+CORPUS = ROOT / "models" / "data" / "corpus.jsonl"
+FUNCTIONAL = ROOT / "tests" / "functional" / "cases"
+out = Console()
+
+
+@app.command()
+def corpus(
+    templates: Annotated[Path, typer.Option(help="template families (YAML)")] = TEMPLATES,
+    output: Annotated[Path, typer.Option("--output", "-o")] = CORPUS,
+    config: ConfigOption = None,
+) -> None:
+    """Generate the labelled training corpus from our template families (deterministic)."""
+    from pipeline.nlp.corpus import generate, load_families, slot_values, write_jsonl
+
+    s = settings(config)
+    rows = generate(load_families(templates), slot_values(templates.parent / "slots.yaml", s.config_path(s.classify.schools_file)))
+    write_jsonl(rows, output)
+    negatives = [r for r in rows if not (r["threat"] or r["self_harm"] or r["bullying"])]
+    hard = [r for r in negatives if r["kind"] != "benign_school"]
+    out.print(f"{len(rows)} rows -> {output}: threat {sum(r['threat'] for r in rows)}, self-harm "
+              f"{sum(r['self_harm'] for r in rows)}, bullying {sum(r['bullying'] for r in rows)}, "
+              f"hard negatives {len(hard)} ({len(hard) / len(rows):.0%}), benign {len(negatives) - len(hard)}")
+    out.print("splits: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(r["split"] for r in rows).items())))
+
+
+@app.command()
+def train(
+    corpus_file: Annotated[Path, typer.Option("--corpus")] = CORPUS,
+    version: Annotated[Optional[str], typer.Option(help="default: next vN-YYYYMMDD")] = None,
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="make it the champion (models/CURRENT)")] = False,
+    external: Annotated[Optional[Path], typer.Option(help="third-party JSONL {text, label} for external validation")] = None,
+    functional: Annotated[Path, typer.Option(help="functional suite cases")] = FUNCTIONAL,
+    config: ConfigOption = None,
+) -> None:
+    """Train a new model version, evaluate it on the held-out split and write its model card."""
+    from pipeline.nlp.lexicon import LexiconClassifier
+    from pipeline.nlp.registry import next_version, promote as make_champion
+    from pipeline.nlp.train import ConfigFiles, train as run_training
+    from pipeline.nlp.verdict import Thresholds
+
+    s = settings(config)
+    c = s.classify
+    models_dir = s.config_path(c.models_dir)
+    version = version or next_version(models_dir)
+    if (models_dir / version).exists():
+        fail(f"error: {models_dir / version} already exists; a released version is never overwritten", 2)
+    files = ConfigFiles(s.config_path(c.lexicon_dir), s.config_path(c.cues_file), s.config_path(c.identity_file),
+                        s.config_path(c.schools_file))
+    baseline = LexiconClassifier.from_dirs(files.lexicon_dir, files.schools_file,
+                                           Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold))
+    metrics = run_training(corpus_file, files, models_dir / version, version, functional_dir=functional,
+                           external=external, baseline=baseline, log=out.print)
+    _print_heads(f"{version}: test split", metrics["test"]["heads"])
+    if promote:
+        make_champion(models_dir, version)
+        out.print(f"{version} is now the champion ({models_dir / 'CURRENT'})")
+
+
+@app.command("eval")
+def evaluate_command(
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL with text and 0/1 threat, self_harm, bullying (or label)")],
+    positive_label: Annotated[Optional[int], typer.Option(help="treat `label == N` as threat (e.g. 2 for ThreatGram101)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """ROC-AUC, PR-AUC and precision/recall at the P1/P2/P3 thresholds, per category."""
+    from pipeline.bootstrap import build_classifier
+    from pipeline.nlp.evaluate import head_metrics
+    from pipeline.nlp.features import HEADS
+    from pipeline.nlp.model import TrainedClassifier
+
+    classifier = build_classifier(settings(config))
+    if not isinstance(classifier, TrainedClassifier):
+        fail("error: eval needs classify.model: trained", 2)
+    rows = _labeled_rows(input)
+    if positive_label is not None:
+        rows = [{**r, "threat": int(r.get("label") == positive_label)} for r in rows]
+    scored = classifier.score_detailed([r["text"] for r in rows])
+    report = {}
+    for head in HEADS:
+        labelled = [(r[head], s.scores[head]) for r, s in zip(rows, scored) if head in r]
+        if labelled:
+            t = classifier.thresholds[head]
+            report[head] = head_metrics([y for y, _ in labelled], [p for _, p in labelled], {"P1": t.p1, "P2": t.p2, "P3": t.p3})
+    if not report:
+        fail(f"error: {input}: no rows carry threat, self_harm or bullying labels (use --positive-label for `label`)", 2)
+    _print_heads(f"{classifier.version} on {input.name} ({len(rows)} rows)", report)
+
+
+def _labeled_rows(path: Path) -> list[dict]:
+    """Every row must be scorable: one clear error naming the line, not a traceback or a skip."""
+    import json
+
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"error: {path}: cannot read ({exc})", 2)
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            fail(f"error: {path}:{number}: not valid JSON ({exc.msg})", 2)
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            fail(f"error: {path}:{number}: needs a 'text' string", 2)
+        bad = [h for h in ("threat", "self_harm", "bullying") if h in row and row[h] not in (0, 1)]
+        if bad:
+            fail(f"error: {path}:{number}: {bad[0]} must be 0 or 1", 2)
+        rows.append(row)
+    return rows
+
+
+def _print_heads(title: str, report: dict) -> None:
+    from pipeline.nlp.evaluate import format_table
+
+    table = Table(title=title)
+    for column in ("head", "n", "positives", "ROC-AUC", "PR-AUC", "P/R at P1", "P/R at P2", "P/R at P3"):
+        table.add_column(column, justify="left" if column == "head" else "right")
+    for row in format_table(report):
+        table.add_row(*row)
+    out.print(table)

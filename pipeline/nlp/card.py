@@ -1,0 +1,94 @@
+"""model_card.md, rendered from metrics.json so the card can never disagree with the numbers."""
+
+from __future__ import annotations
+
+from pipeline.nlp.evaluate import format_table
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ratio(part: int, whole: int) -> str:
+    return f"{part / whole:.2f}" if whole else "–"
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def render_card(version: str, m: dict) -> str:
+    heads, corpus = m["test"]["heads"], m["corpus"]
+    thresholds = m["thresholds"]
+    parts = [f"# threatline model card — {version}", "",
+             "## Intended use", "",
+             "Triage of public posts and tip-line messages for a school district's safety team: threat of "
+             "violence toward others, self-harm and bullying, with school relevance from the district "
+             "gazetteer. A flag is a request for a trained person to look, never a finding about a student. "
+             "Self-harm goes to the counselor on duty, never to police as a threat. Not for discipline, "
+             "profiling or any automated action. English only; other languages are scored with low confidence.", "",
+             "## Data", "",
+             f"Our own template corpus (docs/datasheet.md): {corpus['rows']} posts from {corpus['families']} "
+             f"template families, split by family into train {corpus['per_split']['train']}, validation "
+             f"{corpus['per_split']['validation']}, test {corpus['per_split']['test']}. Thresholds were chosen on "
+             "validation; every number below is on the test split, which no fitting step saw.", "",
+             "## Thresholds (calibrated probability)", "",
+             _table(["head", "P1", "P2", "P3"], [[h, *(_fmt(t[k]) for k in ("P1", "P2", "P3"))] for h, t in thresholds.items()]), "",
+             "## Test metrics per head", "",
+             "Precision/recall at each threshold: an item counts as flagged by that head when its score reaches it.", "",
+             _table(["head", "n", "positives", "ROC-AUC", "PR-AUC", "P/R at P1", "P/R at P2", "P/R at P3"], format_table(heads)), "",
+             "Category confusion on the test split (rows true, columns predicted): see `confusion.png`; "
+             "precision-recall curves with the operating points: `pr_curve.png`.", "",
+             _table(["true \\ predicted", *m["test"]["confusion"]["labels"]],
+                    [[label, *row] for label, row in zip(m["test"]["confusion"]["labels"], m["test"]["confusion"]["matrix"])]), ""]
+    rows = [("this model", m["test"]["triage"])]
+    if "baseline" in m:
+        b = m["baseline"]
+        rows.append((f"keyword baseline ({b['version']})", b["triage"]))
+    parts += ["## Triage on the test split, against the keyword baseline", "",
+              "Concerning = labelled threat, self-harm or bullying; the rest are mostly hard negatives "
+              "(idioms, games, sports, lyrics, news, reports, counter-speech). Alert = P1 or P2.", "",
+              _table(["scorer", "concerning flagged", "concerning alerted", "negatives flagged", "negatives alerted",
+                      "alert precision"],
+                     [[name, f"{t['concerning_flagged']}/{t['concerning']}", f"{t['concerning_alerted']}/{t['concerning']}",
+                       f"{t['negatives_flagged']}/{t['negatives']}", f"{t['negatives_alerted']}/{t['negatives']}",
+                       _ratio(t["concerning_alerted"], t["concerning_alerted"] + t["negatives_alerted"])]
+                      for name, t in rows])]
+    if "baseline" in m:
+        parts += ["", f"Keyword baseline threat ROC-AUC {_fmt(m['baseline']['threat']['roc_auc'])}, "
+                      f"PR-AUC {_fmt(m['baseline']['threat']['pr_auc'])}."]
+    parts.append("")
+    if "functional" in m:
+        base = m.get("baseline", {}).get("functional", {})
+        parts += ["## Functional suite (tests/functional, hand-written, independent of the corpus)", "",
+                  _table(["capability", "passed", "total", "pass rate", "keyword baseline"],
+                         [[c, r["passed"], r["total"], f"{r['rate']:.0%}",
+                           f"{base[c]['rate']:.0%}" if c in base else "–"] for c, r in m["functional"].items()]), ""]
+    if "external_validation" in m:
+        e = m["external_validation"]
+        parts += ["## External validation", "",
+                  f"ROC-AUC of `threat_score` on {e['dataset']} (ThreatGram101 development split, CC BY 4.0; "
+                  f"label 2 = violent threat, {e['positives']} of {e['n']}): **{_fmt(e['roc_auc'])}**, PR-AUC "
+                  f"{_fmt(e['pr_auc'])}. Political anger on Telegram, not school posts: a check on generalisation, "
+                  "not a target; its text is never committed or needed.", ""]
+    if "speed" in m:
+        s = m["speed"]
+        parts += ["## Speed (bench/classify.py, one core)", "",
+                  f"{s['posts']} mixed posts: {s['model_posts_per_s']:,.0f} posts/s vs the keyword baseline "
+                  f"{s['baseline_posts_per_s']:,.0f} posts/s; per-post cost {s['cost_ratio']:.1f}x the baseline "
+                  "(start-up excluded).", ""]
+    parts += ["## Known failure modes", "",
+              "- Trained on our own templates: phrasing far from them (long rants, heavy slang we did not "
+              "write, sarcasm without markers) is less reliable; reviewers' labels are the way to close gaps.",
+              "- A threat phrased as a joke ('lol') is capped at P3 unless the model is sure and the post is "
+              "specific; a determined author can hide behind that.",
+              "- Reports of someone else's threat are P3 for posts by rule, not by model; for tips P2, or P1 with two or more specifics.",
+              "- School relevance depends on the gazetteer: a nickname missing from config/schools.yaml is invisible.",
+              "- No understanding of images, links or conversation history.",
+              "- A post that repeats one word hundreds of times ('ok ok ok …') can reach the bullying review "
+              "queue (P3): the n-gram weights never saw spam.",
+              "- Political anger outside schools (the external set) is a weak spot: slang for "
+              "executions and prison camps scores low, 'I hope he …' sometimes high.", ""]
+    return "\n".join(parts)

@@ -1,0 +1,121 @@
+"""The scikit-learn side: one feature union (word n-grams, character n-grams, spaCy cue features)
+feeding three calibrated linear heads. Features are computed once per batch for all heads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MaxAbsScaler, normalize
+
+from pipeline.nlp.analyzer import FEATURES, Analysis
+
+HEADS = ("threat", "self_harm", "bullying")
+_CACHE_LIMIT = 200_000
+
+
+class CharNgrams(TransformerMixin, BaseEstimator):
+    """TF-IDF of character n-grams inside word boundaries, exactly as sklearn's ``char_wb``
+    analyzer computes them, but memoised per word: char_wb n-grams never cross a word, and words
+    repeat, so a post costs a few dictionary lookups instead of hundreds of n-gram counts."""
+
+    def __init__(self, ngram_range: tuple[int, int] = (3, 5), min_df: int = 2, max_features: int | None = 60_000):
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+
+    def fit(self, texts: Sequence[str], y=None) -> CharNgrams:
+        self.tfidf_ = TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range, min_df=self.min_df,
+                                      max_features=self.max_features, sublinear_tf=True, dtype=np.float32)
+        self.tfidf_.fit(_texts(texts))
+        self.n_features_ = len(self.tfidf_.vocabulary_)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        cache = self.__dict__.setdefault("_cache", {})
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        analyze, vocabulary = self.tfidf_.build_analyzer(), self.tfidf_.vocabulary_
+        cols: list[np.ndarray] = []
+        per_row: list[int] = []
+        for text in _texts(texts):
+            count = 0
+            for word in text.split():
+                ids = cache.get(word)
+                if ids is None:
+                    ids = cache[word] = np.fromiter(
+                        (i for i in map(vocabulary.get, analyze(word)) if i is not None), dtype=np.int32)
+                cols.append(ids)
+                count += ids.size
+            per_row.append(count)
+        n = len(per_row)
+        if not any(per_row):
+            return sp.csr_matrix((n, self.n_features_), dtype=np.float32)
+        r, c = np.repeat(np.arange(n, dtype=np.int32), per_row), np.concatenate(cols)
+        counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, self.n_features_))
+        counts.sum_duplicates()
+        counts.data = 1.0 + np.log(counts.data)  # sublinear tf, as the fitted vectorizer does
+        return normalize(counts @ sp.diags(self.tfidf_.idf_.astype(np.float32)), copy=False).tocsr()
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return self.tfidf_.get_feature_names_out()
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+
+
+def _texts(texts) -> list[str]:
+    # ColumnTransformer hands a column over as a Series (or a one-column frame).
+    if isinstance(texts, pd.DataFrame):
+        texts = texts.iloc[:, 0]
+    return [str(t) for t in texts]
+
+
+def feature_frame(analyses: Sequence[Analysis]) -> pd.DataFrame:
+    frame = pd.DataFrame([a.features for a in analyses], columns=list(FEATURES)).fillna(0.0)
+    frame.insert(0, "text", [a.masked for a in analyses])
+    return frame
+
+
+def build_pipeline(calibration_folds) -> Pipeline:
+    """``calibration_folds``: (train, test) index pairs grouped by template family, so calibration
+    never scores a near-duplicate of what its classifier was fitted on."""
+    features = ColumnTransformer([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, dtype=np.float32,
+                                  token_pattern=r"(?u)[@\w']+|[!?]"), "text"),
+        ("chars", CharNgrams(), "text"),
+        ("cues", MaxAbsScaler(), list(FEATURES)),
+    ], sparse_threshold=1.0)
+    head = CalibratedClassifierCV(
+        LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000, solver="liblinear"),
+        method="sigmoid", cv=calibration_folds)
+    return Pipeline([("features", features), ("heads", MultiOutputClassifier(head))])
+
+
+def head_coefficients(pipeline: Pipeline) -> dict[str, np.ndarray]:
+    """Each head's linear weights, averaged over its calibration folds, to explain a score."""
+    heads = pipeline.named_steps["heads"].estimators_
+    return {name: np.mean([c.estimator.coef_.ravel() for c in head.calibrated_classifiers_], axis=0)
+            for name, head in zip(HEADS, heads)}
+
+
+def slim_for_storage(pipeline: Pipeline) -> Pipeline:
+    """Drop what scoring never reads before the pipeline is written with skops: the vectorizers'
+    ``stop_words_`` (every n-gram cut by min_df/max_features; sklearn documents it as safe to
+    delete) and numpy ints in ``vocabulary_``, which skops stores one node each and loads slowly."""
+    columns = pipeline.named_steps["features"]
+    vectorizers = [columns.named_transformers_["words"], columns.named_transformers_["chars"].tfidf_]
+    for vectorizer in vectorizers:
+        vectorizer.vocabulary_ = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
+        if hasattr(vectorizer, "stop_words_"):
+            del vectorizer.stop_words_
+    return pipeline

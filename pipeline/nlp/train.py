@@ -1,0 +1,193 @@
+"""Train, evaluate and register a model version: models/<version>/ with the spaCy pipeline, the
+skops classifier, metrics.json, model_card.md, pr_curve.png, confusion.png and manifest.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import skops.io
+import sklearn
+import spacy
+from sklearn.metrics import precision_recall_curve
+from sklearn.model_selection import GroupKFold
+
+from pipeline.nlp import evaluate
+from pipeline.nlp.analyzer import Analyzer, attach_gazetteer, build_nlp
+from pipeline.nlp.card import render_card
+from pipeline.nlp.components import GAZETTEER
+from pipeline.nlp.corpus import read_jsonl
+from pipeline.nlp.features import HEADS, build_pipeline, feature_frame, slim_for_storage
+from pipeline.nlp.functional import load_cases, run_suite
+from pipeline.nlp.model import METRICS_FILE, MODEL_FILE, SPACY_DIR, TrainedClassifier, sha256_file
+from pipeline.nlp.verdict import Classifier, Thresholds, Verdict
+
+CATEGORIES = ("violence", "self_harm", "bullying", "weapons", "drugs", "none")
+# Operating points chosen on the validation split. P3 casts the wide net reviewers triage;
+# P2 alerts a person, so it must be right most of the time; P1 pages at once, so nearly always.
+TARGETS = {"threat": {"P3_recall": 0.92, "P2_precision": 0.85, "P1_precision": 0.95},
+           "self_harm": {"P3_recall": 0.92, "P2_precision": 0.80, "P1_precision": 0.95},
+           "bullying": {"P3_recall": 0.90, "P2_precision": 0.85, "P1_precision": 0.95}}
+
+
+@dataclass(frozen=True)
+class ConfigFiles:
+    lexicon_dir: Path
+    cues_file: Path
+    identity_file: Path
+    schools_file: Path
+
+
+def true_category(row: dict) -> str:
+    return "self_harm" if row["self_harm"] else "violence" if row["threat"] else "bullying" if row["bullying"] else "none"
+
+
+def choose_thresholds(y: np.ndarray, p: np.ndarray, targets: dict[str, float]) -> Thresholds:
+    precision, recall, cut = precision_recall_curve(y, p)
+    precision, recall = precision[:-1], recall[:-1]  # align with `cut`
+
+    def lowest_cut_with_precision(goal: float, floor: float) -> float:
+        ok = np.flatnonzero((precision >= goal) & (cut >= floor))
+        return float(cut[ok[0]]) if ok.size else max(floor, 0.9)
+
+    reach = np.flatnonzero(recall >= targets["P3_recall"])
+    p3 = float(cut[reach[-1]]) if reach.size else 0.3
+    p3 = min(max(p3, 0.05), 0.5)
+    p2 = lowest_cut_with_precision(targets["P2_precision"], p3)
+    p2 = max(p2, p3)
+    # Keep the tiers distinct: when validation cannot separate them (tiny or very clean data),
+    # P1 still asks for clearly more certainty than P2.
+    p1 = max(lowest_cut_with_precision(targets["P1_precision"], max(p2, 0.5)), min(p2 + 0.1, 0.99))
+    return Thresholds(p1=round(p1, 4), p2=round(p2, 4), p3=round(p3, 4))
+
+
+def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
+          functional_dir: Path | None = None, external: Path | None = None,
+          baseline: Classifier | None = None, log: Callable[[str], None] = print) -> dict:
+    rows = read_jsonl(corpus_file)
+    log(f"corpus: {len(rows)} rows from {corpus_file}")
+    nlp = attach_gazetteer(build_nlp(files.lexicon_dir, files.cues_file, files.identity_file), files.schools_file)
+    analyses = Analyzer(nlp).analyze([r["text"] for r in rows])
+    split = np.array([r["split"] for r in rows])
+    Y = np.array([[r[h] for h in HEADS] for r in rows])
+    frame = feature_frame(analyses)
+    train_idx = np.flatnonzero(split == "train")
+    families = np.array([r["family"] for r in rows])[train_idx]
+    folds = list(GroupKFold(n_splits=5).split(train_idx, groups=families))
+    pipeline = build_pipeline(folds)
+    log(f"fitting on {train_idx.size} training rows ({len(set(families))} families)")
+    pipeline.fit(frame.iloc[train_idx], Y[train_idx])
+
+    out_dir.mkdir(parents=True)
+    nlp.remove_pipe(GAZETTEER)  # the district's gazetteer is attached at load time
+    nlp.to_disk(out_dir / SPACY_DIR)
+    # deflated: the schema is mostly vocabulary JSON, ~10x smaller in the repository
+    skops.io.dump(slim_for_storage(pipeline), out_dir / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+    thresholds = _validation_thresholds(pipeline, frame, Y, split)
+    _write_json(out_dir / METRICS_FILE, {"thresholds": {h: _points(t) for h, t in thresholds.items()}})
+    _write_json(out_dir / "manifest.json", {"version": version, "sha256": {MODEL_FILE: sha256_file(out_dir / MODEL_FILE)}})
+
+    model = TrainedClassifier.load(out_dir, files.schools_file)
+    metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log)
+    metrics["thresholds"] = {h: _points(t) for h, t in thresholds.items()}
+    metrics["corpus"] = {"file": corpus_file.name, "rows": len(rows),
+                         "per_split": {s: int((split == s).sum()) for s in ("train", "validation", "test")},
+                         "families": len({r["family"] for r in rows})}
+    _write_json(out_dir / METRICS_FILE, metrics)
+    _write_json(out_dir / "manifest.json", {
+        "version": version, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sha256": {MODEL_FILE: sha256_file(out_dir / MODEL_FILE)},
+        "trained_with": {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+                         "spacy": spacy.__version__, "skops": skops.__version__},
+        "config_files": [p.name for p in (files.cues_file, files.identity_file)] + ["lexicons/"],
+    })
+    (out_dir / "model_card.md").write_text(render_card(version, metrics), encoding="utf-8")
+    return metrics
+
+
+def _validation_thresholds(pipeline, frame, Y, split) -> dict[str, Thresholds]:
+    val = np.flatnonzero(split == "validation")
+    features = pipeline.named_steps["features"].transform(frame.iloc[val])
+    heads = pipeline.named_steps["heads"].estimators_
+    return {h: choose_thresholds(Y[val, i], est.predict_proba(features)[:, 1], TARGETS[h])
+            for i, (h, est) in enumerate(zip(HEADS, heads))}
+
+
+def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, baseline, out_dir, log) -> dict:
+    test = [r for r, s in zip(rows, split) if s == "test"]
+    scored = model.score_detailed([r["text"] for r in test])
+    probs = {h: [s.scores[h] for s in scored] for h in HEADS}
+    points = {h: _points(model.thresholds[h]) for h in HEADS}
+    heads = {h: evaluate.head_metrics([r[h] for r in test], probs[h], points[h]) for h in HEADS}
+    truth = [true_category(r) for r in test]
+    predicted = [s.verdict.category for s in scored]
+    matrix = evaluate.category_confusion(truth, predicted, CATEGORIES)
+    evaluate.plot_confusion(matrix, CATEGORIES, out_dir / "confusion.png", f"{model.version}: category on the test split")
+    evaluate.plot_pr_curves({h: ([r[h] for r in test], probs[h]) for h in HEADS},
+                            points, out_dir / "pr_curve.png")
+    metrics = {"test": {"n": len(test), "heads": heads, "confusion": {"labels": list(CATEGORIES), "matrix": matrix},
+                        "triage": _triage(test, [s.verdict for s in scored])}}
+    if baseline is not None:
+        metrics["baseline"] = _baseline(baseline, test)
+    if functional_dir is not None and functional_dir.is_dir():
+        cases = load_cases(functional_dir)
+        results = run_suite(cases, model.score_many([c.text for c in cases]))
+        metrics["functional"] = _rates(results)
+        if baseline is not None:
+            metrics["baseline"]["functional"] = _rates(run_suite(cases, baseline.score_many([c.text for c in cases])))
+        log("functional suite: " + ", ".join(f"{c} {r.passed}/{r.total}" for c, r in results.items()))
+    if external is not None and external.is_file():
+        metrics["external_validation"] = external_validation(model, external)
+        log(f"external validation: {metrics['external_validation']}")
+    return metrics
+
+
+def _rates(results: dict) -> dict:
+    return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4)} for c, r in results.items()}
+
+
+def _points(t: Thresholds) -> dict[str, float]:
+    return {"P1": t.p1, "P2": t.p2, "P3": t.p3}
+
+
+def _triage(test: Sequence[dict], verdicts: Sequence[Verdict]) -> dict:
+    """What an SRO would see: concerning posts caught (flagged at all, alerted at P1/P2) and
+    posts that are none of threat, self-harm or bullying that still got flagged or alerted."""
+    concerning = [bool(r["threat"] or r["self_harm"] or r["bullying"]) for r in test]
+    flagged = [v.severity != "none" for v in verdicts]
+    alerted = [v.severity in ("P1", "P2") for v in verdicts]
+
+    def count(flags, want):
+        return sum(1 for c, f in zip(concerning, flags) if f and c == want)
+
+    return {"concerning": sum(concerning), "concerning_flagged": count(flagged, True),
+            "concerning_alerted": count(alerted, True), "negatives": len(test) - sum(concerning),
+            "negatives_flagged": count(flagged, False), "negatives_alerted": count(alerted, False)}
+
+
+def _baseline(baseline: Classifier, test: Sequence[dict]) -> dict:
+    verdicts = [baseline.score(r["text"]) for r in test]
+    y = [r["threat"] for r in test]
+    return {"version": baseline.version,
+            "threat": evaluate.head_metrics(y, [v.threat_score for v in verdicts], {"P1": 0.85, "P2": 0.6, "P3": 0.3}),
+            "triage": _triage(test, verdicts)}
+
+
+def external_validation(model: TrainedClassifier, path: Path, positive_label: int = 2) -> dict:
+    """ROC-AUC of threat_score on a third-party set (never committed, never needed by tests)."""
+    rows = read_jsonl(path)
+    scores = [v.threat_score for v in model.score_many([r["text"] for r in rows])]
+    result = evaluate.head_metrics([int(r["label"] == positive_label) for r in rows], scores,
+                                   _points(model.thresholds["threat"]))
+    return {"dataset": path.name, "n": result["n"], "positives": result["positives"],
+            "roc_auc": result["roc_auc"], "pr_auc": result["pr_auc"], "at_threshold": result["at_threshold"]}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
