@@ -7,6 +7,7 @@ a typo in a safety tool's config must fail loudly, not fall back to a default.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,3 +201,15 @@ def _mask(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def strings_in(node: Any) -> Iterator[str]:
+    """Every string inside a parsed YAML/JSON value, depth first."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings_in(value)

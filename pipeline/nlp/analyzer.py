@@ -15,6 +15,7 @@ from spacy.language import Language
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
+from pipeline.config import strings_in
 from pipeline.nlp import components  # noqa: F401  (registers the factories)
 from pipeline.nlp.components import CUES, GAZETTEER, LEXICON, SchoolHit
 from pipeline.nlp.normalize import Normalized, Normalizer
@@ -102,6 +103,8 @@ def attach_gazetteer(nlp: Language, schools_file: Path) -> Language:
     if GAZETTEER in nlp.pipe_names:
         nlp.remove_pipe(GAZETTEER)
     nlp.add_pipe(GAZETTEER, first=True, config=config)
+    nlp.meta["school_words"] = sorted({w.lower() for text in strings_in(config["schools"]) for w in text.split()
+                                       if w.isalpha() and len(w) >= 4})
     return nlp
 
 
@@ -109,7 +112,8 @@ class Analyzer:
     def __init__(self, nlp: Language):
         self.nlp = nlp
         meta = nlp.meta.get("threatline", {})
-        self.normalize = Normalizer(meta.get("known_words", ()))
+        # School words are known too ("c3ntral" -> "central"), from the gazetteer attached at load time.
+        self.normalize = Normalizer([*meta.get("known_words", ()), *nlp.meta.get("school_words", ())])
         # Clock times are shapes, not phrases: matched on the text, which is cheaper than per token.
         self.time_pattern = re.compile("|".join(meta.get("time_patterns", [])) or r"(?!x)x", re.IGNORECASE)
 

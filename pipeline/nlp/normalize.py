@@ -42,6 +42,7 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])
 _MENTION = re.compile(r"(?<![\w@])@(\w{1,30})")
 _EMOJI = re.compile("|".join(sorted(map(re.escape, EMOJI_WORDS), key=len, reverse=True)))
 _LEETY = re.compile(r"(?<![\w@$!|+])(?=[\w@$!|+]*[A-Za-z])(?=[\w@$!|+]*[013457@$!|+])[\w@$!|+]{3,}(?![\w@$!|+])")
+_STARRED = re.compile(r"(?<![\w*])(?=[\w*]*[A-Za-z])[A-Za-z]*\*+[A-Za-z*]*(?![\w*])")  # "g*n", "k*ll"
 _SPACED = re.compile(r"(?<![\w])(?:[A-Za-z][ .\-_*]){2,}[A-Za-z](?![\w])")
 _ELONGATED = re.compile(r"\b\w*(\w)\1{2,}\w*\b")
 _SPACES = re.compile(r"[ \t]{2,}")
@@ -134,6 +135,7 @@ class Normalizer:
             (lambda t: "@" in t, _MENTION, lambda m: " @mention "),
             (_not_ascii, _EMOJI, lambda m: f" {EMOJI_WORDS[m.group(0)]} "),
             (_could_be_leet, _LEETY, self._unleet),
+            (lambda t: "*" in t, _STARRED, self._unstar),
             (_could_be_spaced, _SPACED, self._unspace),
             (_has(_REPEAT_HINT), _ELONGATED, self._unstretch),
             (lambda t: "  " in t or "\t" in t, _SPACES, lambda m: " "),
@@ -154,6 +156,11 @@ class Normalizer:
         if word.isdigit():
             return None
         return self._known_form(word.translate(LEET), word.translate(LEET).replace("i", "l"))
+
+    def _unstar(self, m: re.Match[str]) -> str | None:
+        word = m.group(0)
+        # "u" first: "g*n" is "gun", not the slang "gon"
+        return self._known_form(*(word.replace("*", v) for v in "uioae"))
 
     def _unspace(self, m: re.Match[str]) -> str | None:
         return self._known_form(re.sub(r"[ .\-_*]", "", m.group(0)))

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 THREATLINE = str(Path(sys.executable).with_name("threatline"))
 REPO = Path(__file__).resolve().parents[2]

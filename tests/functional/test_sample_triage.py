@@ -23,7 +23,7 @@ def test_every_concerning_sample_is_flagged_and_threats_of_violence_alert(verdic
     assert not missed
     quiet = [native_id for source, native_id, category, severity, _ in rows
              if category == "violence" and severity == "P1" and verdicts[(source, native_id)].severity not in ("P1", "P2")]
-    assert len(quiet) <= 1, f"P1 threats that would not alert: {quiet}"
+    assert not quiet, f"P1 threats that would not alert: {quiet}"
 
 
 def test_listed_hard_negatives_never_alert(verdicts):

@@ -15,7 +15,7 @@ import pytest
 
 from pipeline.bootstrap import runtime
 from pipeline.bus import OutMessage
-from pipeline.config import DEFAULT_CONFIG, load_settings
+from pipeline.config import DEFAULT_CONFIG
 from pipeline.demo import load_samples
 from pipeline.store import ItemQuery
 

@@ -28,7 +28,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pipeline.cli import app
-from pipeline.config import REPO_ROOT, Settings, load_settings
+from pipeline.config import REPO_ROOT, Settings, load_settings, strings_in
 from pipeline.store import INDICES
 from pipeline.store.elasticsearch import FIRST_AUDIT_INDEX_SUFFIX
 
@@ -96,17 +96,6 @@ def interpolate_tree(node, env):
     if isinstance(node, list):
         return [interpolate_tree(value, env) for value in node]
     return node
-
-
-def strings_in(node):
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from strings_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from strings_in(value)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

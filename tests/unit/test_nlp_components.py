@@ -1,6 +1,5 @@
 """The spaCy side: gazetteer, lexicons and cues as an SRO would read them."""
 
-from pathlib import Path
 
 import pytest
 

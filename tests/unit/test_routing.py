@@ -46,10 +46,11 @@ def test_self_harm_with_a_plan_is_p1():
     assert route(scores(self_harm=0.9), analysis(cues={"goodbye": ["last post"]}), T)[:2] == ("P1", "self_harm")
 
 
-def test_idiom_is_capped_at_p3_with_a_school_and_dropped_without():
+def test_idiom_is_capped_at_p3_with_a_school_and_dropped_without_unless_the_score_is_strong():
     idiom = {"idiom": ["killing me"]}
     assert route(scores(threat=0.6), analysis(LHS, cues=idiom), T)[:2] == ("P3", "violence")
-    assert route(scores(threat=0.6), analysis(None, cues=idiom), T)[:2] == ("none", "violence")
+    assert route(scores(threat=0.3), analysis(None, {"violence": ["kill"]}, idiom), T)[:2] == ("none", "violence")
+    assert route(scores(threat=0.6), analysis(None, {"violence": ["kill"]}, idiom), T)[:2] == ("P3", "violence")
 
 
 def test_a_laugh_does_not_excuse_a_sure_specific_threat():
@@ -89,12 +90,10 @@ def test_specifics_do_not_upgrade_a_hedged_threat():
     assert route(scores(threat=0.6), a, T)[0] == "P2"
 
 
-def test_a_reported_threat_without_the_writers_own_intent_is_p3_even_when_sure():
-    cues = {"time": ["tomorrow"], "quote_report": ["said"], "target": ["everyone"]}
-    a = analysis(LHS, {"weapons": ["gun"]}, cues)
-    severity, _, why = route(scores(threat=0.95), a, T)
-    assert severity == "P3" and any("'said'" in w for w in why)
-    assert route(scores(threat=0.95), analysis(LHS, {"weapons": ["gun"]}, {**cues, "intent": ["gonna"]}), T)[0] == "P1"
+def test_a_reported_threat_is_p3_even_when_sure():
+    cues = {"time": ["tomorrow"], "quote_report": ["he said"], "target": ["everyone"], "intent": ["gonna"]}
+    severity, _, why = route(scores(threat=0.95), analysis(LHS, {"weapons": ["gun"]}, cues), T)
+    assert severity == "P3" and any("'he said'" in w for w in why)
 
 
 def test_a_disavowal_caps_an_unsure_threat_at_p3_but_not_a_sure_specific_one():
@@ -105,10 +104,22 @@ def test_a_disavowal_caps_an_unsure_threat_at_p3_but_not_a_sure_specific_one():
     assert route(scores(threat=0.95), sure, T)[0] == "P1"
 
 
-def test_self_harm_needs_the_writer_in_the_post():
-    pills = analysis(LHS, {"self_harm": ["pills"], "drugs": ["pills", "bars"]})
-    assert route(scores(self_harm=0.9), pills, T)[:2] == ("P3", "drugs")
-    news = analysis(None, {"self_harm": ["overdose"]}, {"news": ["officials"], "self_reference": ["i"]})
+def test_news_about_overdoses_is_not_a_student_at_risk():
+    news = analysis(None, {"self_harm": ["overdose"]}, {"news": ["officials"]})
     assert route(scores(self_harm=0.9), news, T)[0] == "none"
-    mine = analysis(None, {"self_harm": ["pills"], "drugs": ["pills"]}, {"self_reference": ["my"]})
-    assert route(scores(self_harm=0.9), mine, T)[1] == "self_harm"
+    assert route(scores(self_harm=0.9), analysis(None, {"self_harm": ["cutting"]}), T)[1] == "self_harm"
+
+
+def test_a_score_alone_at_p3_needs_something_to_point_at():
+    assert route(scores(threat=0.3), analysis(LHS), T)[0] == "none"
+    assert route(scores(threat=0.3), analysis(LHS, cues={"time": ["friday"]}), T)[:2] == ("P3", "violence")
+
+
+def test_a_weapon_aimed_at_oneself_is_self_harm_even_when_the_threat_score_is_higher():
+    a = analysis(None, {"weapons": ["gun"]}, {"self_reference": ["i", "myself"], "means": ["my dads"]})
+    assert route(scores(threat=0.9, self_harm=0.5), a, T)[1] == "self_harm"
+    others = analysis(None, {"weapons": ["gun"]}, {"self_reference": ["myself"], "target": ["them"]})
+    assert route(scores(threat=0.9, self_harm=0.5), others, T)[1] == "violence"
+    unseen = analysis(None, {"weapons": ["gun"]}, {"self_reference": ["myself"], "means": ["my dads"]})
+    severity, category, why = route(scores(threat=0.7, self_harm=0.05), unseen, T)
+    assert (severity, category) == ("P2", "self_harm") and "aimed at the writer" in why[0]
