@@ -95,8 +95,7 @@ def evaluate_command(
     for head in HEADS:
         labelled = [(r[head], s.scores[head]) for r, s in zip(rows, scored) if head in r]
         if labelled:
-            t = classifier.thresholds[head]
-            report[head] = head_metrics([y for y, _ in labelled], [p for _, p in labelled], {"P1": t.p1, "P2": t.p2, "P3": t.p3})
+            report[head] = head_metrics([y for y, _ in labelled], [p for _, p in labelled], classifier.thresholds[head].points())
     if not report:
         fail(f"error: {input}: no rows carry threat, self_harm or bullying labels (use --positive-label for `label`)", 2)
     _print_heads(f"{classifier.version} on {input.name} ({len(rows)} rows)", report)

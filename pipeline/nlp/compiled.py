@@ -49,6 +49,8 @@ class CompiledPipeline:
         # averages each head's folds: (heads * folds) x heads
         one_hot = np.eye(len(HEADS))[head_of]
         self._fold_mean = one_hot / one_hot.sum(axis=0)
+        # each head's linear weights averaged over its folds: what explains a score
+        self.head_weights = dict(zip(HEADS, (self._weights @ self._fold_mean).T))
 
     def features(self, analyses: Sequence[Analysis]) -> sp.csr_matrix:
         texts = [a.masked for a in analyses]

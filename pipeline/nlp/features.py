@@ -108,13 +108,6 @@ def build_pipeline(calibration_folds) -> Pipeline:
     return Pipeline([("features", features), ("heads", MultiOutputClassifier(head))])
 
 
-def head_coefficients(pipeline: Pipeline) -> dict[str, np.ndarray]:
-    """Each head's linear weights, averaged over its calibration folds, to explain a score."""
-    heads = pipeline.named_steps["heads"].estimators_
-    return {name: np.mean([c.estimator.coef_.ravel() for c in head.calibrated_classifiers_], axis=0)
-            for name, head in zip(HEADS, heads)}
-
-
 def slim_for_storage(pipeline: Pipeline) -> Pipeline:
     """Drop what scoring never reads before the pipeline is written with skops: the vectorizers'
     ``stop_words_`` (every n-gram cut by min_df/max_features; sklearn documents it as safe to

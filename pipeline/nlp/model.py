@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from pipeline.nlp.analyzer import Analysis, Analyzer, attach_gazetteer
 from pipeline.nlp.model_errors import ModelError
 from pipeline.nlp.compiled import CompiledPipeline
-from pipeline.nlp.features import HEADS, head_coefficients
+from pipeline.nlp.features import HEADS
 from pipeline.nlp.routing import route
 from pipeline.nlp.verdict import Thresholds, Verdict
 
@@ -55,7 +55,6 @@ class TrainedClassifier:
         self.analyzer = analyzer
         self.pipeline = pipeline
         self.thresholds = thresholds
-        self._coefs = head_coefficients(pipeline)
         self._compiled = CompiledPipeline(pipeline)
         names = pipeline.named_steps["features"].get_feature_names_out()
         # Only word n-grams that carry meaning make sense to an SRO ("gun tomorrow", not "my");
@@ -64,7 +63,7 @@ class TrainedClassifier:
                                        and not set(n.removeprefix("words__").split()) <= FUNCTION_WORDS])
         self._word_names = np.array([names[i].removeprefix("words__").replace("schoolname", "[school]")
                                      .replace("idterm", "[identity]") for i in self._word_columns])
-        self._word_coefs = {h: c[self._word_columns] for h, c in self._coefs.items()}
+        self._word_coefs = {h: w[self._word_columns] for h, w in self._compiled.head_weights.items()}
 
     @classmethod
     def load(cls, model_dir: Path, schools_file: Path) -> TrainedClassifier:

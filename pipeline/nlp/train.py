@@ -25,8 +25,9 @@ from pipeline.nlp.components import GAZETTEER
 from pipeline.nlp.corpus import read_jsonl
 from pipeline.nlp.features import HEADS, build_pipeline, feature_frame, slim_for_storage
 from pipeline.nlp.functional import load_cases, run_suite
+from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.model import METRICS_FILE, MODEL_FILE, SPACY_DIR, TrainedClassifier, sha256_file
-from pipeline.nlp.verdict import Classifier, Thresholds, Verdict
+from pipeline.nlp.verdict import Thresholds, Verdict
 
 CATEGORIES = ("violence", "self_harm", "bullying", "weapons", "drugs", "none")
 # Operating points chosen on the validation split. P3 casts the wide net reviewers triage;
@@ -69,7 +70,7 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, targets: dict[str, float]) -
 
 def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
           functional_dir: Path | None = None, external: Path | None = None,
-          baseline: Classifier | None = None, log: Callable[[str], None] = print) -> dict:
+          baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print) -> dict:
     rows = read_jsonl(corpus_file)
     log(f"corpus: {len(rows)} rows from {corpus_file}")
     nlp = attach_gazetteer(build_nlp(files.lexicon_dir, files.cues_file, files.identity_file), files.schools_file)
@@ -90,12 +91,12 @@ def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
     # deflated: the schema is mostly vocabulary JSON, ~10x smaller in the repository
     skops.io.dump(slim_for_storage(pipeline), out_dir / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
     thresholds = _validation_thresholds(pipeline, frame, Y, split)
-    _write_json(out_dir / METRICS_FILE, {"thresholds": {h: _points(t) for h, t in thresholds.items()}})
+    _write_json(out_dir / METRICS_FILE, {"thresholds": {h: t.points() for h, t in thresholds.items()}})
     _write_json(out_dir / "manifest.json", {"version": version, "sha256": {MODEL_FILE: sha256_file(out_dir / MODEL_FILE)}})
 
     model = TrainedClassifier.load(out_dir, files.schools_file)
     metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log)
-    metrics["thresholds"] = {h: _points(t) for h, t in thresholds.items()}
+    metrics["thresholds"] = {h: t.points() for h, t in thresholds.items()}
     metrics["corpus"] = {"file": corpus_file.name, "rows": len(rows),
                          "per_split": {s: int((split == s).sum()) for s in ("train", "validation", "test")},
                          "families": len({r["family"] for r in rows})}
@@ -123,7 +124,7 @@ def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, b
     test = [r for r, s in zip(rows, split) if s == "test"]
     scored = model.score_detailed([r["text"] for r in test])
     probs = {h: [s.scores[h] for s in scored] for h in HEADS}
-    points = {h: _points(model.thresholds[h]) for h in HEADS}
+    points = {h: model.thresholds[h].points() for h in HEADS}
     heads = {h: evaluate.head_metrics([r[h] for r in test], probs[h], points[h]) for h in HEADS}
     truth = [true_category(r) for r in test]
     predicted = [s.verdict.category for s in scored]
@@ -152,10 +153,6 @@ def _rates(results: dict) -> dict:
     return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4)} for c, r in results.items()}
 
 
-def _points(t: Thresholds) -> dict[str, float]:
-    return {"P1": t.p1, "P2": t.p2, "P3": t.p3}
-
-
 def _triage(test: Sequence[dict], verdicts: Sequence[Verdict]) -> dict:
     """What an SRO would see: concerning posts caught (flagged at all, alerted at P1/P2) and
     posts that are none of threat, self-harm or bullying that still got flagged or alerted."""
@@ -171,11 +168,11 @@ def _triage(test: Sequence[dict], verdicts: Sequence[Verdict]) -> dict:
             "negatives_flagged": count(flagged, False), "negatives_alerted": count(alerted, False)}
 
 
-def _baseline(baseline: Classifier, test: Sequence[dict]) -> dict:
-    verdicts = [baseline.score(r["text"]) for r in test]
+def _baseline(baseline: LexiconClassifier, test: Sequence[dict]) -> dict:
+    verdicts = baseline.score_many([r["text"] for r in test])
     y = [r["threat"] for r in test]
     return {"version": baseline.version,
-            "threat": evaluate.head_metrics(y, [v.threat_score for v in verdicts], {"P1": 0.85, "P2": 0.6, "P3": 0.3}),
+            "threat": evaluate.head_metrics(y, [v.threat_score for v in verdicts], baseline.thresholds.points()),
             "triage": _triage(test, verdicts)}
 
 
@@ -184,7 +181,7 @@ def external_validation(model: TrainedClassifier, path: Path, positive_label: in
     rows = read_jsonl(path)
     scores = [v.threat_score for v in model.score_many([r["text"] for r in rows])]
     result = evaluate.head_metrics([int(r["label"] == positive_label) for r in rows], scores,
-                                   _points(model.thresholds["threat"]))
+                                   model.thresholds["threat"].points())
     return {"dataset": path.name, "n": result["n"], "positives": result["positives"],
             "roc_auc": result["roc_auc"], "pr_auc": result["pr_auc"], "at_threshold": result["at_threshold"]}
 

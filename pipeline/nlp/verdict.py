@@ -38,6 +38,9 @@ class Thresholds:
     p2: float
     p3: float
 
+    def points(self) -> dict[str, float]:
+        return {"P1": self.p1, "P2": self.p2, "P3": self.p3}
+
     def tier(self, score: float) -> Severity:
         if score >= self.p1:
             return "P1"
