@@ -149,3 +149,15 @@ def fail(line: str, code: int) -> NoReturn:
 
 
 from pipeline import cli_models  # noqa: E402  (registers train, eval, corpus on `app`)
+
+serve_app = typer.Typer(help="Serve a web app.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("tipline")
+def serve_tipline(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option("--port")] = 8080, config: ConfigOption = None) -> None:
+    """Serve the anonymous tip line (form at /, JSON API at /api/tips)."""
+    from pipeline.tipline.server import serve
+
+    serve(settings(config), host, port)
