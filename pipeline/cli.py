@@ -13,6 +13,7 @@ from rich.console import Console
 
 from pipeline.bus import BusError
 from pipeline.config import ConfigError, Settings, load_settings, masked
+from pipeline.errors import ServiceError
 from pipeline.nlp.model_errors import ModelError
 from pipeline.store import StoreError
 
@@ -108,10 +109,10 @@ def stage(
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """Serve every stage as a Prefect deployment on the configured backends until SIGTERM/Ctrl-C."""
-    from flows.deployments import serve_stages
+    """Serve the stages, one ingest deployment per source (Prefect) and the tip line until SIGTERM/Ctrl-C."""
+    from flows.deployments import serve_all
 
-    serve_stages(settings(config))
+    serve_all(settings(config))
 
 
 @app.command()
@@ -140,6 +141,8 @@ def main() -> None:
         fail(f"error: {exc}", 1)
     except ModelError as exc:
         fail(f"model error: {exc}", 2)
+    except ServiceError as exc:
+        fail(f"error: {exc}", 1)
 
 
 def fail(line: str, code: int) -> NoReturn:
@@ -148,16 +151,5 @@ def fail(line: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-from pipeline import cli_models  # noqa: E402  (registers train, eval, corpus on `app`)
-
-serve_app = typer.Typer(help="Serve a web app.", no_args_is_help=True)
-app.add_typer(serve_app, name="serve")
-
-
-@serve_app.command("tipline")
-def serve_tipline(host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-                  port: Annotated[int, typer.Option("--port")] = 8080, config: ConfigOption = None) -> None:
-    """Serve the anonymous tip line (form at /, JSON API at /api/tips)."""
-    from pipeline.tipline.server import serve
-
-    serve(settings(config), host, port)
+# Registers their commands on `app`; heavy imports stay inside the commands.
+from pipeline import cli_ingest, cli_models, cli_serve  # noqa: E402,F401

@@ -99,6 +99,11 @@ class AlertsConfig(_Section):
     ack_secret: SecretStr = SecretStr("change-me")
 
 
+class IngestConfig(_Section):
+    sources_file: Path = Path("sources.yaml")  # relative to this config file's directory
+    run_timeout_s: float = Field(default=900, gt=0)  # one crawl of the selected sources
+
+
 class PrefectConfig(_Section):
     api_url: str | None = None  # unset: `threatline run` starts a local Prefect server
     local_port: int = Field(default=4200, ge=1, le=65535)
@@ -117,6 +122,7 @@ class Settings(BaseSettings):
     classify: ClassifyConfig = ClassifyConfig()
     stages: StagesConfig = StagesConfig()
     alerts: AlertsConfig = AlertsConfig()
+    ingest: IngestConfig = IngestConfig()
     prefect: PrefectConfig = PrefectConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
