@@ -93,7 +93,7 @@ def classify(
 
 @app.command()
 def stage(
-    name: Annotated[str, typer.Argument(help="classify | index | alert")],
+    name: Annotated[str, typer.Argument(help="classify-tips | classify | index | alert")],
     forever: Annotated[bool, typer.Option("--forever", help="keep consuming instead of stopping when idle")] = False,
     config: ConfigOption = None,
 ) -> None:

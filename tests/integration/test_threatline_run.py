@@ -73,7 +73,8 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
                 flagged_topic = [settings.topic("items.flagged")]
                 deadline = time.monotonic() + 240
                 while time.monotonic() < deadline and proc.poll() is None:
-                    drained = (rt.bus.lag("threatline-classify", [settings.topic("posts.raw"), settings.topic("tips.raw")]) == 0
+                    drained = (rt.bus.lag("threatline-classify", [settings.topic("posts.raw")]) == 0
+                               and rt.bus.lag("threatline-classify-tips", [settings.topic("tips.raw")]) == 0
                                and rt.bus.lag("threatline-index", flagged_topic) == 0
                                and rt.bus.lag("threatline-alert", flagged_topic) == 0)
                     if drained and crawled_and_tipped(rt, receipt["tip_id"]):
@@ -91,6 +92,7 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
                     output, _ = proc.communicate()
         assert proc.returncode == 0, output
         assert "classify-stage/classify-consumer" in output
+        assert "classify-tips-stage/classify-tips-consumer" in output
         assert "ingest-public-posts/ingest-reddit-rivertonrun" in output
         assert server.paths("/r/rivertonrun/"), "the ingest deployment never crawled"
         assert (settings.data_dir / "prefect").is_dir()  # PREFECT_HOME stayed inside the data dir
