@@ -1,5 +1,11 @@
-"""The anonymous two-way tip line: form, JSON API, passphrase-protected threads (DESIGN.md §4)."""
+"""The anonymous two-way tip line: form, JSON API, passphrase-protected threads (DESIGN.md §4).
 
-from pipeline.tipline.app import TiplineOptions, create_app
+Entry points: ``server.serve(settings, host, port)`` (``threatline serve tipline``),
+``server.uvicorn_server(app, host, port)`` + ``app.create_app(rt)`` (embedding it),
+``retention.purge_threads(settings)`` (the scheduled purge), and ``threads.ThreadStore`` for
+staff replies from the review console. See docs/tipline.md.
+"""
 
-__all__ = ["TiplineOptions", "create_app"]
+from pipeline.tipline.app import create_app
+
+__all__ = ["create_app"]

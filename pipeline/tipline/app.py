@@ -1,20 +1,28 @@
-"""The tip line's FastAPI app: HTML form at ``/``, JSON API under ``/api/tips`` (DESIGN.md §4)."""
+"""The tip line's FastAPI app: HTML form at ``/``, JSON API under ``/api/tips`` (DESIGN.md §4).
+
+Settings come from ``rt.settings.tipline``; tests pass a Runtime whose settings were changed
+with ``model_copy(update=...)``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.bootstrap import Runtime
 from pipeline.tipline import pages
 from pipeline.tipline.body import form_body, json_body
+from pipeline.tipline.clients import ClientAddress
+from pipeline.tipline.guard import Guard, error_response
 from pipeline.tipline.ratelimit import RateLimiter
+from pipeline.tipline.retention import purge_expired
 from pipeline.tipline.service import TipService, Unavailable, thread_view
 from pipeline.tipline.threads import SqliteThreadStore, ThreadStore
 from pipeline.tipline.validation import FollowUpIn, InputError, Schools, TipIn, parse
@@ -22,97 +30,76 @@ from pipeline.tipline.validation import FollowUpIn, InputError, Schools, TipIn, 
 log = logging.getLogger("threatline.tipline")
 
 PASSPHRASE_HEADER = "X-Tip-Passphrase"
-_SECURITY_HEADERS = {
-    # Tips and passphrases must not linger in caches or leak through referrers.
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-}
+PURGE_EVERY_S = 3600.0
 
 
-@dataclass(frozen=True)
-class TiplineOptions:
-    threads_file: str = "tipline.sqlite3"
-    # 5,000 characters can take 60 KB as JSON \u escapes; anything bigger is not a tip.
-    max_body_bytes: int = 64 * 1024
-    submit_limit: int = 10      # tips + follow-ups per client per window
-    lookup_limit: int = 30      # code/passphrase attempts per client per window
-    window_s: float = 300.0     # the limiter forgets every client after this
-
-
-def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
-               options: TiplineOptions | None = None) -> FastAPI:
-    opts = options or TiplineOptions()
-    settings = rt.settings
+def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
+    """The tip line over ``rt.bus``; ``threads`` defaults to ``tipline.threads_file`` in the data dir
+    (then the app closes it at shutdown)."""
+    settings, cfg = rt.settings, rt.settings.tipline
     owns_threads = threads is None
     if threads is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        threads = SqliteThreadStore(settings.data_dir / opts.threads_file)
+        threads = SqliteThreadStore(settings.data_dir / cfg.threads_file)
     schools = Schools.from_file(settings.config_path(settings.classify.schools_file))
     service = TipService(rt.bus, threads, settings.topic("tips.raw"), schools)
-    submits = RateLimiter(opts.submit_limit, opts.window_s)
-    lookups = RateLimiter(opts.lookup_limit, opts.window_s)
+    submits = RateLimiter(cfg.submit_limit, cfg.window_s)
+    lookups = RateLimiter(cfg.lookup_limit, cfg.window_s)
+    client_of = ClientAddress(cfg.trusted_proxies)
+    max_body = cfg.max_body_bytes
+
+    async def purge_once() -> None:
+        try:
+            await run_in_threadpool(purge_expired, threads, cfg.retention_days)
+        except Exception as exc:  # noqa: BLE001 - tips are still taken; the next run tries again
+            log.error("tip thread retention purge failed: %s", type(exc).__name__)
+
+    async def purge_hourly() -> None:
+        while True:
+            await asyncio.sleep(PURGE_EVERY_S)
+            await purge_once()
 
     @asynccontextmanager
     async def lifespan(_app):
-        yield
-        if owns_threads:
-            threads.close()
+        await purge_once()
+        purger = asyncio.create_task(purge_hourly())
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            if owns_threads:
+                threads.close()
 
     app = FastAPI(title="threatline tip line", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
+    app.add_middleware(Guard)
     app.state.service = service
+    app.state.threads = threads
 
     def limit(limiter: RateLimiter, request: Request) -> None:
         # The address is only hashed in memory under a salt that is discarded with the window.
-        retry = limiter.hit(request.client.host if request.client else "unknown")
+        retry = limiter.hit(client_of(request))
         if retry is not None:
             raise InputError(429, f"Too many requests from this connection. Please wait {int(retry)} seconds "
                                   "and try again.", headers={"Retry-After": str(int(retry))})
 
     # --- errors: always a human message, never a stack trace, never a bare 500 ------------
 
-    def wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
-
-    def error_response(request: Request, status: int, message: str, fields: dict | None = None,
-                       headers: dict | None = None) -> Response:
-        headers = {**_SECURITY_HEADERS, **(headers or {})}
-        if wants_json(request):
-            return JSONResponse({"error": message, "fields": fields or {}, "emergency": pages.EMERGENCY},
-                                status_code=status, headers=headers)
-        title = "The tip line is unavailable" if status == 503 else "Something is wrong with the request"
-        return HTMLResponse(pages.problem(title, message), status_code=status, headers=headers)
-
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError):
-        return error_response(request, exc.status, exc.message, exc.fields, exc.headers)
+        return error_response(request.url.path, exc.status, exc.message, exc.fields, exc.headers)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(request: Request, exc: Unavailable):
-        return error_response(request, 503, str(exc), headers={"Retry-After": "60"})
+        return error_response(request.url.path, 503, str(exc), headers={"Retry-After": "60"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         message = {404: "There is no page at this address.",
                    405: "This address does not accept that kind of request."}.get(exc.status_code, str(exc.detail))
-        return error_response(request, exc.status_code, message, headers=dict(exc.headers or {}))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception):
-        # Type only: the exception text could quote the tip.
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return error_response(request, 500, "Something went wrong on our side; your request may not have "
-                                            "been recorded. Please try again.")
-
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        for key, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
+        return error_response(request.url.path, exc.status_code, message, headers=dict(exc.headers or {}))
 
     # --- HTML ------------------------------------------------------------------------------
 
@@ -123,7 +110,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
     @app.post("/", response_class=HTMLResponse)
     async def form_submit(request: Request):
         limit(submits, request)
-        form = await form_body(request, opts.max_body_bytes)
+        form = await form_body(request, max_body)
         values = {name: form.get(name, "") for name in ("message", "school", "when_where", "contact")}
         values["urgent"] = bool(form.get("urgent"))
         try:
@@ -147,7 +134,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
     @app.post("/check", response_class=HTMLResponse)
     async def check_submit(request: Request):
         limit(lookups, request)
-        form = await form_body(request, opts.max_body_bytes)
+        form = await form_body(request, max_body)
         try:
             thread = await run_in_threadpool(service.open_thread, form.get("code", ""), form.get("passphrase"))
         except InputError as exc:
@@ -157,7 +144,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
     @app.post("/check/followup", response_class=HTMLResponse)
     async def followup_submit(request: Request):
         limit(submits, request)
-        form = await form_body(request, opts.max_body_bytes)
+        form = await form_body(request, max_body)
         code, secret = form.get("code", ""), form.get("passphrase", "")
         try:
             thread = await run_in_threadpool(service.open_thread, code, secret)
@@ -176,7 +163,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
     @app.post("/api/tips", status_code=201)
     async def api_submit(request: Request):
         limit(submits, request)
-        tip_in = parse(TipIn, await json_body(request, opts.max_body_bytes))
+        tip_in = parse(TipIn, await json_body(request, max_body))
         receipt = await run_in_threadpool(service.submit, tip_in)
         return JSONResponse({"tip_id": receipt.tip_id, "code": receipt.code, "passphrase": receipt.passphrase},
                             status_code=201, headers={"Location": f"/api/tips/{receipt.code}"})
@@ -197,7 +184,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None,
     async def api_follow_up(code: str, request: Request):
         limit(submits, request)
         secret = passphrase_of(request)
-        follow = parse(FollowUpIn, await json_body(request, opts.max_body_bytes))
+        follow = parse(FollowUpIn, await json_body(request, max_body))
         thread = await run_in_threadpool(service.follow_up, code, secret, follow)
         return JSONResponse(thread_view(thread), status_code=201)
 

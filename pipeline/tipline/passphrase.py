@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
 
 # Short, common, unambiguous words: a tipster may copy the passphrase by hand on a phone.
 # 256 words x 6 = 48 bits; guessing also needs the tip code, and every guess costs a rate-limited
@@ -34,6 +36,9 @@ WORD_COUNT = 6
 # scrypt at 16 MiB, ~50 ms here: slow enough to make offline guessing costly if the file leaks.
 _N, _R, _P = 2**14, 8, 1
 _MAXMEM = 64 * 1024 * 1024
+# Requests run in a pool of 40 threads; unbounded, a burst of submits or lookups would take
+# 40 x 16 MiB at once. One hash per core is as fast and keeps memory flat.
+_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 
 def generate() -> str:
@@ -50,8 +55,9 @@ def new_salt() -> bytes:
 
 
 def hash_passphrase(passphrase: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(normalize(passphrase).encode("utf-8"), salt=salt, n=_N, r=_R, p=_P,
-                          maxmem=_MAXMEM, dklen=32)
+    with _SLOTS:
+        return hashlib.scrypt(normalize(passphrase).encode("utf-8"), salt=salt, n=_N, r=_R, p=_P,
+                              maxmem=_MAXMEM, dklen=32)
 
 
 def verify(passphrase: str, salt: bytes, expected: bytes) -> bool:

@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 import uvicorn
 
 from pipeline.bootstrap import runtime
 from pipeline.config import Settings
-from pipeline.tipline.app import TiplineOptions, create_app
+from pipeline.tipline.app import create_app
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):
+        """SIGTERM/Ctrl-C stop the server gracefully and the process exits 0. uvicorn itself
+        re-raises the signal after shutting down, which makes a clean stop look like a kill
+        (exit status 143) to systemd, Docker and `threatline run`."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def uvicorn_server(app, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Server:
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the
+    # client; tipline.trusted_proxies decides that instead (pipeline/tipline/clients.py).
     config = uvicorn.Config(app, host=host, port=port, access_log=False, server_header=False,
                             proxy_headers=False, log_level="warning", lifespan="on")
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
-def serve(settings: Settings, host: str, port: int, options: TiplineOptions | None = None) -> None:
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Serve until SIGTERM/Ctrl-C; host and port default to ``settings.tipline``."""
     with runtime(settings) as rt:
         rt.bus.setup([settings.topic("tips.raw")])
-        uvicorn_server(create_app(rt, options=options), host=host, port=port).run()
+        server = uvicorn_server(create_app(rt), host=host or settings.tipline.host,
+                                port=port or settings.tipline.port)
+        server.run()

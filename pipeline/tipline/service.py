@@ -8,12 +8,12 @@ the tipster is told to try again or call.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pipeline.bus import Bus, BusError, OutMessage
-from pipeline.schema import Tip, new_tip_code
+from pipeline.bus import Bus, OutMessage
+from pipeline.schema import Tip, utcnow
 from pipeline.tipline import passphrase
-from pipeline.tipline.threads import ThreadStore, ThreadStoreError, TipThread
+from pipeline.tipline.threads import CodeTaken, ThreadMessage, ThreadStore, ThreadStoreError, TipThread, UnknownThread
 from pipeline.tipline.validation import FollowUpIn, InputError, Schools, TipIn
 
 # Logs name tip ids and outcomes only: never tip text, contact or anything about the client.
@@ -23,6 +23,7 @@ UNAVAILABLE = ("The tip line cannot safely record your tip right now, so it was 
                "Please try again in a few minutes.")
 NOT_FOUND = "No tip matches that code and passphrase. Check both and try again."
 CODE_ALPHABET = set("ABCDEFGHJKMNPQRSTUVWXYZ23456789")
+_CODE_ATTEMPTS = 3  # 31^10 codes: a second collision in a row means something else is wrong
 
 
 class Unavailable(Exception):
@@ -44,25 +45,38 @@ class TipService:
         self.schools = schools
 
     def submit(self, tip_in: TipIn) -> Receipt:
-        tip = Tip(message=tip_in.message, school=self.schools.canonical(tip_in.school),
-                  when_where=tip_in.when_where or None, urgent=tip_in.urgent, contact=tip_in.contact or None)
+        school = self.schools.canonical(tip_in.school)  # an unknown school is a 422 before any work
         secret = passphrase.generate()
         salt = passphrase.new_salt()
-        try:
-            self.threads.create(tip.code, tip.id, salt, passphrase.hash_passphrase(secret, salt),
-                                tip.school, tip.message)
-        except ThreadStoreError as exc:
-            # A code collision (31^10 codes) lands here too; the tipster simply sends again.
-            log.error("tip not accepted: thread store failed: %s", type(exc).__name__)
-            raise Unavailable(UNAVAILABLE) from None
-        try:
-            self.bus.publish([OutMessage(self.tips_topic, tip.id, tip.to_bytes(), {"kind": "tip"})])
-        except BusError:
-            self._undo(lambda: self.threads.delete(tip.code))
-            log.error("tip not accepted: bus publish failed; thread removed")
-            raise Unavailable(UNAVAILABLE) from None
+        tip = self._create_thread(tip_in, school, salt, passphrase.hash_passphrase(secret, salt))
+        self._publish(OutMessage(self.tips_topic, tip.id, tip.to_bytes(), {"kind": "tip"}),
+                      undo=lambda: self.threads.delete(tip.code), what="tip")
         log.info("tip accepted id=%s urgent=%s", tip.id, tip.urgent)
         return Receipt(tip.id, tip.code, secret)
+
+    def _create_thread(self, tip_in: TipIn, school: str | None, salt: bytes, digest: bytes) -> Tip:
+        for _ in range(_CODE_ATTEMPTS):
+            tip = Tip(message=tip_in.message, school=school, when_where=tip_in.when_where or None,
+                      urgent=tip_in.urgent, contact=tip_in.contact or None)
+            try:
+                self.threads.create(tip.code, tip.id, salt, digest, tip.school, tip.message)
+                return tip
+            except CodeTaken:
+                continue
+            except ThreadStoreError as exc:
+                log.error("tip not accepted: thread store failed: %s", type(exc).__name__)
+                raise Unavailable(UNAVAILABLE) from None
+        log.error("tip not accepted: %d tip codes in a row were taken", _CODE_ATTEMPTS)
+        raise Unavailable(UNAVAILABLE)
+
+    def _publish(self, message: OutMessage, *, undo, what: str) -> None:
+        """Durably on the bus, or undone and Unavailable: a tip is never half-accepted."""
+        try:
+            self.bus.publish([message])
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the tip is not known to be on the bus
+            self._undo(undo)
+            log.error("%s not accepted: bus publish failed (%s); thread write undone", what, type(exc).__name__)
+            raise Unavailable(UNAVAILABLE) from None
 
     def open_thread(self, code: str, typed_passphrase: str | None) -> TipThread:
         """The thread if code and passphrase match; the same error either way otherwise."""
@@ -86,23 +100,26 @@ class TipService:
         tip = Tip(code=thread.code, message=follow.message, school=thread.school)
         try:
             seq = self.threads.add_message(thread.code, "tipster", follow.message)
+        except UnknownThread:
+            raise InputError(404, NOT_FOUND) from None  # purged since open_thread
         except ThreadStoreError:
             raise Unavailable(UNAVAILABLE) from None
-        try:
-            self.bus.publish([OutMessage(self.tips_topic, tip.id, tip.to_bytes(),
-                                         {"kind": "followup", "thread_tip_id": thread.tip_id})])
-        except BusError:
-            self._undo(lambda: self.threads.remove_message(thread.code, seq))
-            log.error("follow-up not accepted: bus publish failed; message removed")
-            raise Unavailable(UNAVAILABLE) from None
+        self._publish(OutMessage(self.tips_topic, tip.id, tip.to_bytes(),
+                                 {"kind": "followup", "thread_tip_id": thread.tip_id}),
+                      undo=lambda: self.threads.remove_message(thread.code, seq), what="follow-up")
         log.info("follow-up accepted thread=%s id=%s", thread.tip_id, tip.id)
-        return self.threads.get(thread.code)
+        try:
+            return self.threads.get(thread.code) or thread
+        except ThreadStoreError:
+            # Accepted already: answer with what we know instead of an error.
+            added = ThreadMessage(seq, "tipster", follow.message, utcnow().isoformat())
+            return replace(thread, messages=[*thread.messages, added])
 
     @staticmethod
     def _undo(action) -> None:
         try:
             action()
-        except ThreadStoreError:
+        except Exception:  # noqa: BLE001 - the caller reports the original failure
             # Thread without a bus message: the tipster was told it failed; staff see nothing.
             log.error("could not undo a thread write after a bus failure")
 

@@ -6,12 +6,11 @@ import logging
 
 from tipline_server import serving
 
-from pipeline.tipline import TiplineOptions
 from pipeline.tipline.ratelimit import RateLimiter
 
 
 def test_flood_gets_429_with_retry_after(rt, tmp_path):
-    with serving(rt, tmp_path, TiplineOptions(submit_limit=3, lookup_limit=2)) as t:
+    with serving(rt, tmp_path, submit_limit=3, lookup_limit=2) as t:
         codes = [t.http.post("/api/tips", json={"message": f"tip {i}"}).status_code for i in range(5)]
         assert codes == [201, 201, 201, 429, 429]
         r = t.http.post("/api/tips", json={"message": "again"})
@@ -50,3 +49,18 @@ def test_logs_hold_neither_tip_text_nor_client_address(tipline, caplog):
     assert "tip accepted" in logged and "bus publish failed" in logged
     for leak in ("UNIQUE-TIP-TEXT", "call-me-555", "127.0.0.1", body["passphrase"]):
         assert leak not in logged
+
+
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(rt, tmp_path):
+    def post(t, forwarded):
+        return t.http.post("/api/tips", json={"message": "hi"}, headers={"X-Forwarded-For": forwarded}).status_code
+
+    # Default: a client cannot buy a fresh quota by inventing addresses.
+    with serving(rt, tmp_path, submit_limit=2) as t:
+        assert [post(t, f"203.0.113.{i}") for i in range(3)] == [201, 201, 429]
+    # Behind a trusted proxy each client has its own quota, and the proxy's own hop is what counts:
+    # whatever the client wrote to the left of it proves nothing.
+    with serving(rt, tmp_path, submit_limit=2, trusted_proxies=["127.0.0.0/8"]) as t:
+        assert [post(t, "198.51.100.7") for _ in range(3)] == [201, 201, 429]
+        assert post(t, "203.0.113.9, 198.51.100.7") == 429
+        assert post(t, "203.0.113.9") == 201

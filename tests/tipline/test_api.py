@@ -105,8 +105,17 @@ def post_raw(tipline, content: bytes, content_type="application/json", path="/ap
 
 
 def test_oversized_body_is_413(tipline):
-    r = post_raw(tipline, json.dumps({"message": "x" * 100_000}).encode())
+    r = post_raw(tipline, json.dumps({"message": "x" * 200_000}).encode())
     assert r.status_code == 413 and "too large" in r.json()["error"]
+
+
+def test_the_longest_legitimate_tip_fits_the_body_limit(tipline):
+    # Every character outside the BMP: 12 bytes each as JSON escapes, the worst case a tip can need.
+    body = json.dumps({"message": "\U0001F52B" * 5000, "when_where": "\U0001F3EB" * 500,
+                       "contact": "\U0001F4DE" * 500}).encode()
+    assert len(body) > 64 * 1024  # more than the limit this tip line first shipped with
+    r = post_raw(tipline, body)
+    assert r.status_code == 201, r.text[:200]
 
 
 def test_wrong_content_type_is_415(tipline):

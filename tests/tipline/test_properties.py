@@ -7,7 +7,6 @@ import json
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from tipline_server import serving
 
-from pipeline.tipline import TiplineOptions
 
 FIELDS = st.sampled_from(["message", "school", "when_where", "urgent", "contact", "ip", ""])
 VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=60),
@@ -23,10 +22,10 @@ TYPES = st.sampled_from(["application/json", "application/json; charset=utf-8", 
 
 
 def test_random_requests_never_get_a_5xx(rt, tmp_path):
-    with serving(rt, tmp_path, TiplineOptions(submit_limit=10_000, lookup_limit=10_000)) as t:
+    with serving(rt, tmp_path, submit_limit=10_000, lookup_limit=10_000) as t:
 
         @hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(body=BODIES, ctype=TYPES, path=st.sampled_from(["/api/tips", "/", "/check",
+        @given(body=BODIES, ctype=TYPES, path=st.sampled_from(["/api/tips", "/", "/check", "/check/followup",
                                                                "/api/tips/ABCDEFGHJK/messages"]),
                phrase=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
         def check(body, ctype, path, phrase):
