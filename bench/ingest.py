@@ -22,18 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from urllib.parse import urljoin
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -147,25 +145,14 @@ def bench_spiders(bus_env: dict[str, str], sources_file: Path) -> dict:
 def tipline(env: dict[str, str]):
     from pipeline.bootstrap import runtime
     from pipeline.tipline.app import create_app
-    from pipeline.tipline.server import uvicorn_server
+    from pipeline.tipline.server import in_background
 
     with patched_env(env):
         settings = load_settings(DEFAULT_CONFIG)
     with runtime(settings) as rt:
         rt.bus.setup([settings.topic("tips.raw")])
-        server = uvicorn_server(create_app(rt))
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
+        with in_background(create_app(rt)) as url:
+            yield url
 
 
 @contextmanager

@@ -141,25 +141,12 @@ def serve_all(settings: Settings) -> None:
 @contextmanager
 def tipline_in_background(settings: Settings):
     """The tip line in a thread of this process: tips must be accepted whenever `run` is up."""
-    import threading
-
     from pipeline.bootstrap import runtime
     from pipeline.tipline.app import create_app
-    from pipeline.tipline.server import uvicorn_server
+    from pipeline.tipline.server import in_background
 
     with runtime(settings) as rt:
         rt.bus.setup([settings.topic("tips.raw")])
-        server = uvicorn_server(create_app(rt), settings.tipline.host, settings.tipline.port)
-        # uvicorn leaves signal handling to the main thread, where Prefect's runner has it.
-        thread = threading.Thread(target=server.run, name="tipline", daemon=True)
-        thread.start()
-        while not server.started:
-            if not thread.is_alive():
-                raise ServiceError(f"the tip line could not listen on {settings.tipline.host}:{settings.tipline.port}")
-            time.sleep(0.05)
-        log.info("tip line on http://%s:%d/", settings.tipline.host, settings.tipline.port)
-        try:
-            yield server
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
+            log.info("tip line on %s/", url)
+            yield url

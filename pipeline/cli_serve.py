@@ -19,5 +19,4 @@ def serve_tipline(host: Annotated[Optional[str], typer.Option("--host", help="de
     """Serve the anonymous tip line (form at /, JSON API at /api/tips) until SIGTERM/Ctrl-C."""
     from pipeline.tipline.server import serve
 
-    s = settings(config)
-    serve(s, host or s.tipline.host, port or s.tipline.port)
+    serve(settings(config), host, port)

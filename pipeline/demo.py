@@ -74,12 +74,13 @@ def run_demo(settings: Settings, data_dir: Path | None = None) -> tuple[DemoSumm
         tipped = submit_samples(rt, tips)
         reports = {name: rt.runner(name).run() for name in STAGE_NAMES}
         flagged = rt.store.search_items(ItemQuery(size=1000)).hits
-    classify, index, alert = reports["classify"], reports["index"], reports["alert"]
+    scored = [reports["classify"], reports["classify-tips"]]
+    index, alert = reports["index"], reports["alert"]
     summary = DemoSummary(
         ingested=crawled + tipped,
         crawled=crawled,
         tipped=tipped,
-        classified=classify.consumed - classify.dead_lettered,
+        classified=sum(r.consumed - r.dead_lettered for r in scored),
         flagged=index.consumed,
         indexed=index.written,
         alerts=alert.written,
@@ -114,9 +115,9 @@ def submit_samples(rt, tips: list[Tip]) -> int:
     import httpx
 
     from pipeline.tipline.app import create_app
-    from pipeline.tipline.server import running
+    from pipeline.tipline.server import in_background
 
-    with running(create_app(rt)) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with in_background(create_app(rt)) as url, httpx.Client(base_url=url, timeout=30) as http:
         for tip in tips:
             body = tip.model_dump(include={"message", "school", "when_where", "urgent", "contact"}, exclude_none=True)
             response = http.post("/api/tips", json=body)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import uvicorn
 
 from pipeline.bootstrap import runtime
 from pipeline.config import Settings
+from pipeline.errors import ServiceError
 from pipeline.tipline.app import create_app
 
 
@@ -36,6 +40,34 @@ def uvicorn_server(app, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Se
     config = uvicorn.Config(app, host=host, port=port, access_log=False, server_header=False,
                             proxy_headers=False, log_level="warning", lifespan="on")
     return _Server(config)
+
+
+@contextlib.contextmanager
+def in_background(app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10) -> Iterator[str]:
+    """Serve ``app`` from a thread of this process (port 0: an ephemeral one); yield its base URL.
+    For `threatline run`, the demo, benchmarks and tests; signals stay with the main thread."""
+    sock = socket.socket()
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(f"the tip line cannot listen on {host}:{port}: {exc.strerror}") from None
+    server = uvicorn_server(app, host, sock.getsockname()[1])
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="tipline", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            sock.close()
+            raise ServiceError(f"the tip line did not start on {host}:{port}")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:

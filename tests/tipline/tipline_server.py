@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,7 @@ import httpx
 from pipeline.bootstrap import Runtime
 from pipeline.bus import Bus
 from pipeline.tipline import create_app
-from pipeline.tipline.server import uvicorn_server
+from pipeline.tipline.server import in_background
 from pipeline.tipline.threads import SqliteThreadStore
 
 
@@ -60,23 +58,8 @@ def serving(rt: Runtime, tmp_path, threads: SqliteThreadStore | None = None, *, 
     else:
         threads = threads or SqliteThreadStore(tmp_path / "threads.sqlite3")
         app = create_app(rt, threads=threads)
-    server = uvicorn_server(app)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    runner = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    runner.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not runner.is_alive():
-            raise RuntimeError("tip line server did not start")
-        time.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        with in_background(app) as url, httpx.Client(base_url=url, timeout=30) as http:
             yield Tipline(url, rt, threads, http)
     finally:
-        server.should_exit = True
-        runner.join(10)
-        sock.close()
         threads.close()
