@@ -32,7 +32,7 @@ def test_a_tip_and_its_follow_up_are_classified_and_a_clear_threat_is_flagged(an
                              headers={"X-Tip-Passphrase": tip["passphrase"]})
         assert follow.status_code == 201, follow.text
 
-    runner = rt.runner("classify", until_idle=True)
+    runner = rt.runner("classify-tips", until_idle=True)
     runner.group = unique_group("tl-classify")  # the Tansu broker is shared by the whole session
     report = runner.run()
     assert report.consumed == 2 and report.dead_lettered == 0
