@@ -1,7 +1,8 @@
-"""Scrapy item pipeline: dedupe RawPosts and publish them to ``posts.raw`` in batches.
+"""Scrapy item pipeline: dedupe harvested posts and publish them to ``posts.raw`` in batches.
 
-An id is marked seen only after its batch is durable on the bus, so a failed publish is retried
-by the next run (at-least-once) and a successful one is never published again.
+A key is claimed in the seen-set just before its batch is published, confirmed once the batch is
+durable on the bus and released if the publish failed, so a failed publish is retried by the
+next run (at-least-once) and a successful one is never published again, by any source.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.bus import BusError, OutMessage
-from pipeline.schema import RawPost
+from pipeline.ingest.items import Harvest
 
 log = logging.getLogger(__name__)
 
@@ -17,10 +18,7 @@ log = logging.getLogger(__name__)
 class BusPipeline:
     def __init__(self, crawler):
         self.crawler = crawler
-        self.batch: list[RawPost] = []
-        # Every id handled this run, published or failed: a page repeated later in the same run
-        # is a duplicate, not a second chance (the next run retries failures).
-        self.run_ids: set[str] = set()
+        self.batch: list[Harvest] = []
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -35,14 +33,18 @@ class BusPipeline:
             self.crawler.stats.set_value(f"ingest/{key}", 0)
 
     def process_item(self, item):
-        if not isinstance(item, RawPost):
+        if not isinstance(item, Harvest):
             return item
-        if item.id in self.run_ids or self.spider.seen.contains(item.id):
+        ctx = self.spider.ctx
+        # Every key handled this run, published or failed, by any source of the crawl: a post
+        # seen again later in the run is a duplicate, not a second chance (the next run retries
+        # failures, because a source with failures keeps its cursor).
+        if item.key in ctx.run_keys or ctx.seen.contains(item.key):
             self.crawler.stats.inc_value("ingest/skipped")
             return item
+        ctx.run_keys.add(item.key)
         self.batch.append(item)
-        self.run_ids.add(item.id)
-        if len(self.batch) >= self.spider.ctx.batch_size:
+        if len(self.batch) >= ctx.batch_size:
             self.flush()
         return item
 
@@ -54,16 +56,29 @@ class BusPipeline:
             return
         batch, self.batch = self.batch, []
         ctx = self.spider.ctx
+        stats = self.crawler.stats
+        try:
+            claimed = ctx.seen.claim((h.key, h.post.source) for h in batch)
+        except Exception as exc:  # noqa: BLE001 - sqlite3 errors; nothing published, next run retries
+            stats.inc_value("ingest/failed", len(batch))
+            log.error("%s: seen-set unavailable, %d posts not published: %s", self.spider.name, len(batch), exc)
+            self.spider.report("batch")
+            return
+        mine = [h for h in batch if h.key in claimed]
+        # Not claimed: published meanwhile by another crawl (a concurrent run of another source).
+        stats.inc_value("ingest/skipped", len(batch) - len(mine))
         topic = ctx.settings.topic("posts.raw")
         messages = [
-            OutMessage(topic, post.id, post.to_bytes(), {"source": post.source, "source_kind": post.source_kind})
-            for post in batch
+            OutMessage(topic, h.post.id, h.post.to_bytes(), {"source": h.post.source, "source_kind": h.post.source_kind})
+            for h in mine
         ]
         try:
             ctx.bus.publish(messages)
         except BusError as exc:
-            self.crawler.stats.inc_value("ingest/failed", len(batch))
-            log.error("%s: publishing %d posts failed: %s", self.spider.name, len(batch), exc)
-            return
-        self.spider.seen.add((post.id, post.source) for post in batch)
-        self.crawler.stats.inc_value("ingest/produced", len(batch))
+            ctx.seen.release(h.key for h in mine)
+            stats.inc_value("ingest/failed", len(mine))
+            log.error("%s: publishing %d posts failed: %s", self.spider.name, len(mine), exc)
+        else:
+            ctx.seen.confirm(h.key for h in mine)
+            stats.inc_value("ingest/produced", len(mine))
+        self.spider.report("batch")

@@ -26,20 +26,37 @@ def server():
 @pytest.fixture
 def sources_file(tmp_path, server):
     base = server.url
+    forum = {"item": "article.post", "id": "::attr(data-post-id)", "text": ".post-body",
+             "author": ".post-author::text", "created_at": "time::attr(datetime)",
+             "url": "a.permalink::attr(href)", "next": "a[rel=next]::attr(href)"}
     sources = [
         {"name": "rss:riverton-courier", "kind": "rss", "url": f"{base}/feeds/local.xml"},
+        {"name": "rss:courier-schools", "kind": "rss", "url": f"{base}/feeds/schools.xml"},
+        {"name": "rss:courier-maple", "kind": "rss", "url": f"{base}/feeds/local.xml",
+         "terms": ["Maple Ridge"], "require_terms": True},
         {"name": "rss:eusd-news", "kind": "rss", "url": f"{base}/news/atom.xml"},
         {"name": "rss:broken", "kind": "rss", "url": f"{base}/feeds/broken.xml"},
+        {"name": "rss:slow", "kind": "rss", "url": f"{base}/feeds/slow.xml", "timeout_s": 1},
         {"name": "reddit:riverton", "kind": "reddit", "base_url": base, "subreddit": "riverton"},
+        {"name": "reddit:riverton-search", "kind": "reddit", "base_url": base, "subreddit": "riverton",
+         "search": True, "terms": ["Lincoln High", "Maple Ridge"]},
         {"name": "reddit:lincolnlynx", "kind": "reddit", "base_url": base, "subreddit": "lincolnlynx"},
+        {"name": "reddit:busy", "kind": "reddit", "base_url": base, "subreddit": "busy"},
         {"name": "reddit:brokenjson", "kind": "reddit", "base_url": base, "subreddit": "brokenjson"},
-        {"name": "mastodon:riverton.social", "kind": "mastodon", "base_url": base, "tags": ["rivertonschools"]},
+        {"name": "mastodon:riverton.social", "kind": "mastodon", "base_url": base,
+         "tags": ["rivertonschools", "#mustangs"]},
+        {"name": "mastodon:band-booster", "kind": "mastodon", "base_url": base, "accounts": ["@band_booster"]},
+        {"name": "mastodon:inst-b", "kind": "mastodon", "base_url": f"{base}/inst-b", "tags": ["rivertonschools"]},
         {"name": "mastodon:broken", "kind": "mastodon", "base_url": base, "tags": ["broken"]},
+        {"name": "mastodon:weird", "kind": "mastodon", "base_url": base, "tags": ["weird"]},
         {"name": "bluesky:search", "kind": "bluesky", "base_url": base, "terms": ["Lincoln High"]},
-        {"name": "page:lhs-parents-forum", "kind": "page", "url": f"{base}/forum/latest", "selectors": {
-            "item": "article.post", "id": "::attr(data-post-id)", "text": ".post-body",
-            "author": ".post-author::text", "created_at": "time::attr(datetime)",
-            "url": "a.permalink::attr(href)", "next": "a[rel=next]::attr(href)"}},
+        {"name": "bluesky:authors", "kind": "bluesky", "base_url": base,
+         "authors": ["cougarmom.bsky.example", "did:plc:eeee5555"]},
+        {"name": "page:lhs-parents-forum", "kind": "page", "url": f"{base}/forum/latest", "selectors": forum},
+        {"name": "page:forum-bwing", "kind": "page", "url": f"{base}/forum/latest", "selectors": forum,
+         "terms": ["B-wing"], "require_terms": True},
+        {"name": "page:truncated", "kind": "page", "url": f"{base}/forum/truncated", "selectors": forum},
+        {"name": "page:signin", "kind": "page", "url": f"{base}/forum/signin", "selectors": forum},
         {"name": "page:private", "kind": "page", "url": f"{base}/private/board",
          "selectors": {"item": "article.post", "id": "::attr(data-post-id)", "text": ".post-body"}},
     ]
@@ -52,8 +69,8 @@ def sources_file(tmp_path, server):
 def crawl(settings, sources_file):
     """Run the named sources through the real Scrapy engine in a child process."""
 
-    def run(*names: str):
-        return crawl_in_subprocess(DEFAULT_CONFIG, sources_file, list(names), timeout_s=120)
+    def run(*names: str, **kwargs):
+        return crawl_in_subprocess(DEFAULT_CONFIG, sources_file, list(names), timeout_s=120, **kwargs)
 
     return run
 

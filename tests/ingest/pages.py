@@ -8,7 +8,9 @@ between two runs.
 from __future__ import annotations
 
 import json
+import time
 
+SLOW_S = 3.0
 JSON = {"Content-Type": "application/json"}
 XML = {"Content-Type": "application/rss+xml"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -33,6 +35,10 @@ R_A3 = _reddit("t3_rv0a3", 1795000400, "maple_mom", "Maple Ridge band concert &a
 R_A4 = _reddit("t3_rv0a4", 1795000500, "first_snow_fan", "Two-hour delay tomorrow?", "Anyone heard if Lincoln High is delayed?")
 
 
+R_S1 = _reddit("t3_rvs01", 1795000450, "robo_coach", "Lincoln High robotics qualifies for state", "Fundraiser at the Lynx Stadium gate.")
+R_S2 = _reddit("t3_rvs02", 1794990000, "old_timer", "Lincoln High reunion planning", "Class of '06, reply here.")
+
+
 def _listing(children, after):
     return json.dumps({"kind": "Listing", "data": {"after": after, "children": children}})
 
@@ -55,16 +61,30 @@ def install_reddit(server):
     def broken(query, headers, hit):
         return 200, JSON, '{"kind": "Listing", "data": {"after": null, "children": [{"kind": "t3", "data": {"name": "t3_br'
 
+    def search(query, headers, hit):
+        if query.get("after") == "t3_rv0a3":
+            return 200, JSON, _listing([R_S2], None)
+        return 200, JSON, _listing([R_S1, R_A3], "t3_rv0a3")
+
+    def busy(query, headers, hit):
+        if hit == 1:
+            return 503, {"Content-Type": "text/html", "Retry-After": "1"}, "<h1>Service Unavailable</h1>"
+        return 200, JSON, _listing([_reddit("t3_bz001", 1795002000, "hawthorne_hawk", "Hawthorne Middle talent show",
+                                            "Sign-ups close Friday.")], None)
+
     server.routes["/r/riverton/new.json"] = new
+    server.routes["/r/riverton/search.json"] = search
+    server.routes["/r/busy/new.json"] = busy
     server.routes["/r/lincolnlynx/new.json"] = throttled
     server.routes["/r/brokenjson/new.json"] = broken
 
 
 # --- Mastodon ---------------------------------------------------------------------------------
 
-def _status(sid, acct, html, lang="en", reply=None):
-    return {"id": str(sid), "created_at": f"2026-11-2{sid % 10}T15:00:00.000Z", "language": lang,
-            "url": f"https://riverton.social.example/@{acct}/{sid}", "content": html,
+def _status(sid, acct, html, lang="en", reply=None, local_id=None):
+    origin = f"https://riverton.social.example/users/{acct}/statuses/{sid}"
+    return {"id": str(local_id or sid), "uri": origin, "created_at": f"2026-11-2{sid % 10}T15:00:00.000Z",
+            "language": lang, "url": f"https://riverton.social.example/@{acct}/{sid}", "content": html,
             "spoiler_text": "", "in_reply_to_id": reply, "reblog": None,
             "account": {"acct": acct, "username": acct.split("@")[0]}}
 
@@ -76,24 +96,60 @@ M = {
     104: _status(117000000000000104, "band_booster", "<p>Jazz band at the Mustang Gym on Thursday<br>Doors at 6:30</p>", lang="en"),
     105: _status(117000000000000105, "profesora_l", "<p>Reunión de padres en Riverton Central el lunes.</p>", lang="es"),
     106: _status(117000000000000106, "snowday_sam", "<p>First snow! Two-hour delay for all Riverton schools.</p>"),
+    # band_booster's own timeline (account statuses)
+    107: _status(117000000000000107, "band_booster", "<p>Uniform fittings Monday in the band room.</p>"),
+    108: _status(117000000000000108, "band_booster", "<p>Concert moved to Friday because of the snow.</p>"),
 }
+BAND_BOOSTER_ID = "109900000000000042"
+# band_booster boosting someone else's status: filtered from an account timeline
+BOOST = {**_status(117000000000000100, "band_booster", ""), "reblog": M[101]}
+# the same status 105 as another instance federates it: its own local id, the origin's uri
+M105_ON_B = _status(117000000000000105, "profesora_l", "<p>Reunión de padres en Riverton Central el lunes.</p>",
+                    lang="es", local_id=55500000000000005)
+
+
+def _timeline(entries, query):
+    """Newest first, bounded by since_id/max_id and limit 3, as Mastodon pages a timeline."""
+    since = int(query.get("since_id", 0))
+    top = int(query["max_id"]) if "max_id" in query else None
+    page = [e for e in sorted(entries, key=lambda e: int(e["id"]), reverse=True)
+            if int(e["id"]) > since and (top is None or int(e["id"]) < top)]
+    return json.dumps(page[:3])
 
 
 def install_mastodon(server):
     def tag(query, headers, hit):
-        ids = [k for k in sorted(M, reverse=True) if server.phase >= 2 or k != 106]
-        since = int(query.get("since_id", 0))
-        top = int(query["max_id"]) if "max_id" in query else None
         if query.get("max_id") == M[103]["id"] and hit == 1:
             return 500, JSON, '{"error": "internal"}'
-        page = [M[k] for k in ids if int(M[k]["id"]) > since and (top is None or int(M[k]["id"]) < top)]
-        return 200, JSON, json.dumps(page[:3])
+        return 200, JSON, _timeline([M[k] for k in range(101, 107) if server.phase >= 2 or k != 106], query)
+
+    def lookup(query, headers, hit):
+        if query.get("acct") == "band_booster":
+            return 200, JSON, json.dumps({"id": BAND_BOOSTER_ID, "acct": "band_booster", "username": "band_booster"})
+        return 404, JSON, '{"error": "Record not found"}'
+
+    def account_statuses(query, headers, hit):
+        own = [M[104], M[107], BOOST] + ([M[108]] if server.phase >= 2 else [])
+        return 200, JSON, _timeline(own, query)
 
     def broken(query, headers, hit):
         return 200, JSON, '[{"id": "117000000000000201", "content": "<p>Lincoln'
 
+    def weird(query, headers, hit):
+        odd = {**_status(117000000000000302, "odd_one", ""), "content": {"html": "<p>not a string</p>"}}
+        no_uri = {**_status(117000000000000303, "odd_two", "<p>no uri</p>"), "uri": None, "url": None}
+        good = _status(117000000000000301, "fine_fran", "<p>Sycamore Elementary science night Tuesday.</p>")
+        if "max_id" in query:
+            return 200, JSON, "[]"
+        return 200, JSON, json.dumps(["a string, not a status", odd, no_uri, good])
+
     server.routes["/api/v1/timelines/tag/rivertonschools"] = tag
+    server.routes["/api/v1/timelines/tag/mustangs"] = lambda q, h, n: (200, JSON, _timeline([M[104]], q))
+    server.routes["/api/v1/accounts/lookup"] = lookup
+    server.routes[f"/api/v1/accounts/{BAND_BOOSTER_ID}/statuses"] = account_statuses
+    server.routes["/inst-b/api/v1/timelines/tag/rivertonschools"] = lambda q, h, n: (200, JSON, _timeline([M105_ON_B], q))
     server.routes["/api/v1/timelines/tag/broken"] = broken
+    server.routes["/api/v1/timelines/tag/weird"] = weird
 
 
 # --- Bluesky ----------------------------------------------------------------------------------
@@ -113,6 +169,21 @@ B3 = _bsky("cccc3333", "3n00000000003", "hornetsdad.bsky.example", "reply: see y
 B4 = _bsky("dddd4444", "3n00000000004", "snowday.bsky.example", "Lincoln High two-hour delay confirmed", "2026-11-30T11:00:00.000Z")
 
 
+# cougarmom's author feed: her own posts (B2 is also found by search), a reply, and a repost of
+# someone else's post, which an author source does not publish
+B5 = _bsky("bbbb2222", "3n00000000005", "cougarmom.bsky.example", "Carpool list for the Central away game is up",
+           "2026-11-19T08:00:00.000Z")
+B6 = _bsky("bbbb2222", "3n00000000006", "cougarmom.bsky.example", "reply: thanks, we'll bring the banner",
+           "2026-11-18T21:00:00.000Z", root=B1["uri"])
+B7 = _bsky("bbbb2222", "3n00000000007", "cougarmom.bsky.example", "Snow day! Central practice cancelled",
+           "2026-11-30T12:00:00.000Z")
+B8 = _bsky("eeee5555", "3n00000000008", "mapleridgepta.bsky.example", "PTA meeting moved to the library",
+           "2026-11-21T17:00:00.000Z")
+REPOST_OF_B1 = {"post": B1, "reason": {"$type": "app.bsky.feed.defs#reasonRepost",
+                                       "by": {"did": "did:plc:bbbb2222", "handle": "cougarmom.bsky.example"},
+                                       "indexedAt": "2026-11-20T18:30:00.000Z"}}
+
+
 def install_bluesky(server):
     def search(query, headers, hit):
         if query.get("q") != "Lincoln High":
@@ -125,7 +196,19 @@ def install_bluesky(server):
             return 200, JSON, json.dumps({"posts": [B2, B1, no_uri]})
         return 200, JSON, json.dumps({"posts": [B3, B2], "cursor": "c2"})
 
+    def author_feed(query, headers, hit):
+        actor = query.get("actor")
+        if actor == "did:plc:eeee5555":
+            return 200, JSON, json.dumps({"feed": [{"post": B8}]})
+        if actor != "cougarmom.bsky.example":
+            return 400, JSON, '{"error": "InvalidRequest", "message": "Profile not found"}'
+        if query.get("cursor") == "f2":
+            return 200, JSON, json.dumps({"feed": [{"post": B5}, {"post": B6, "reply": {"root": B1, "parent": B1}}]})
+        top = [{"post": B7}] if server.phase >= 2 else []
+        return 200, JSON, json.dumps({"feed": [*top, REPOST_OF_B1, {"post": B2}], "cursor": "f2"})
+
     server.routes["/xrpc/app.bsky.feed.searchPosts"] = search
+    server.routes["/xrpc/app.bsky.feed.getAuthorFeed"] = author_feed
 
 
 # --- RSS / Atom -------------------------------------------------------------------------------
@@ -182,7 +265,33 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
     <updated>2026-11-24T12:00:00Z</updated>
     <content type="html">No school Wednesday through Friday.</content>
   </entry>
+  <entry xml:lang="es">
+    <title>Recordatorio: no hay clases el miércoles</title>
+    <link href="https://eusd.example/es/noticias/vacaciones"/>
+    <id>tag:eusd.example,2026:news/122</id>
+    <updated>2026-11-24T12:05:00Z</updated>
+    <summary>Las escuelas cierran de miércoles a viernes.</summary>
+  </entry>
 </feed>
+"""
+
+# The Courier's schools feed: the bus-routes story again (same URI guid as the local feed) and a
+# different story whose bare guid happens to equal one in the local feed.
+SCHOOLS_RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Riverton Courier: Schools</title><language>en-us</language>
+  <item>
+    <title>School board weighs bus route changes</title>
+    <link>https://riverton-courier.example/news/2026/11/17/bus-routes</link>
+    <guid isPermaLink="true">https://riverton-courier.example/news/2026/11/17/bus-routes</guid>
+    <description>The board heard three proposals.</description>
+  </item>
+  <item>
+    <title>Central robotics team heads to regionals</title>
+    <link>https://riverton-courier.example/schools/2026/11/21/robotics</link>
+    <guid>courier-sports-4411</guid>
+    <description>Twelve students travel Saturday.</description>
+  </item>
+</channel></rss>
 """
 
 BROKEN_RSS = RSS.split("<item>\n    <title>First snow")[0] + "<item>\n    <title>First sn"
@@ -197,6 +306,14 @@ def install_feeds(server):
     server.routes["/feeds/local.xml"] = local
     server.routes["/news/atom.xml"] = lambda q, h, n: (200, {"Content-Type": "application/atom+xml", "ETag": '"a1"'}, ATOM)
     server.routes["/feeds/broken.xml"] = lambda q, h, n: (200, {**XML, "ETag": '"b1"'}, BROKEN_RSS)
+    server.routes["/feeds/schools.xml"] = lambda q, h, n: (200, XML, SCHOOLS_RSS)
+
+    def slow(query, headers, hit):
+        if hit == 1:
+            time.sleep(SLOW_S)  # longer than the source's timeout_s: the client gives up and retries
+        return 200, XML, SCHOOLS_RSS
+
+    server.routes["/feeds/slow.xml"] = slow
 
 
 # --- Forum pages ------------------------------------------------------------------------------
@@ -223,12 +340,28 @@ FORUM_2 = f"""<!doctype html><html><body><main>
 </main></body></html>"""
 
 
+# Cut off mid-transfer: the first post is whole, the second ends inside its author line.
+FORUM_TRUNCATED = """<!doctype html><html><body><main>
+  <article class="post" data-post-id="post-601">
+    <span class="post-author">BleacherMom</span>
+    <div class="post-body">Lost a blue water bottle in the Lynx Stadium stands</div>
+  </article>
+  <article class="post" data-post-id="post-602">
+    <span class="post-author">Rivert"""
+
+# A sign-in wall served with 200: no post matches the selectors.
+FORUM_LOGIN = """<!doctype html><html><body><form class="login"><p>Please sign in to read the forum.</p>
+<input name="user"><input name="password" type="password"></form></body></html>"""
+
+
 def install_forum(server):
     def latest(query, headers, hit):
         return 200, HTML, FORUM_2 if query.get("page") == "2" else FORUM_1
 
     server.routes["/forum/latest"] = latest
     server.routes["/private/board"] = lambda q, h, n: (200, HTML, FORUM_1)
+    server.routes["/forum/truncated"] = lambda q, h, n: (200, HTML, FORUM_TRUNCATED)
+    server.routes["/forum/signin"] = lambda q, h, n: (200, HTML, FORUM_LOGIN)
 
 
 def install_all(server):

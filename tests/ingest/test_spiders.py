@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from .pages import B1, B2, B5, B6, B7, B8, BAND_BOOSTER_ID, BOOST, M, M105_ON_B
+
 
 def by_source(posts, source):
     return {p.native_id: p for p in posts if p.source == source}
@@ -47,28 +49,48 @@ def test_malformed_json_is_counted_and_does_not_advance_state(crawl, published, 
     assert published() == []
 
 
-def test_mastodon_max_id_paging_recovers_from_500_and_resumes_with_since_id(crawl, published, server, settings):
-    first = crawl("mastodon:riverton.social")["mastodon:riverton.social"]
-    posts = by_source(published(), "mastodon:riverton.social")
-    assert first["produced"] == 5 and first["errors"] == 0
-    assert len(posts) == 5
-    post = posts["117000000000000104"]
+def test_mastodon_tags_accounts_and_instances_page_resume_and_publish_each_status_once(
+        crawl, published, server, settings):
+    names = ("mastodon:riverton.social", "mastodon:band-booster", "mastodon:inst-b")
+    first = crawl(*names)
+    posts = {p.native_id: p for p in published()}
+    assert set(posts) == {M[k]["uri"] for k in (101, 102, 103, 104, 105, 107)}
+    # one status each, though 104 came through #rivertonschools, #mustangs and band_booster's
+    # timeline, and 105 through two instances (different local ids, one ActivityPub uri)
+    assert len(published()) == 6 and sum(r["produced"] for r in first.values()) == 6
+    assert sum(r["skipped"] for r in first.values()) == 3
+    post = posts[M[104]["uri"]]
     assert post.text == "Jazz band at the Mustang Gym on Thursday\nDoors at 6:30"
-    assert post.author == "band_booster"
-    assert posts["117000000000000103"].text == "Thanks to the crossing guard at Alder & 3rd!\nMade my morning."
-    assert posts["117000000000000105"].language == "es"
+    assert post.author == "band_booster" and post.url == M[104]["url"]
+    assert posts[M[103]["uri"]].text == "Thanks to the crossing guard at Alder & 3rd!\nMade my morning."
+    assert posts[M[105]["uri"]].language == "es"
+    assert all(r["errors"] == 0 and r["state_saved"] for r in first.values())
+    # the account's boost of someone else's status is not the account's post
+    assert first["mastodon:band-booster"]["filtered"] == 1
     # the page that answered 500 was asked again and then answered
-    assert [h.query.get("max_id") for h in server.paths("/api/v1/timelines/tag/")].count("117000000000000103") == 2
-    state = json.loads((settings.data_dir / "ingest" / "state" / "mastodon_riverton.social.json").read_text())
-    assert state["since_id"] == {"rivertonschools": "117000000000000105"}
+    assert [h.query.get("max_id") for h in server.paths("/api/v1/timelines/tag/")].count(M[103]["id"]) == 2
+    lookups = server.paths("/api/v1/accounts/lookup")
+    assert [h.query["acct"] for h in lookups] == ["band_booster"]
+    statuses = server.paths(f"/api/v1/accounts/{BAND_BOOSTER_ID}/statuses")
+    assert [h.query.get("max_id") for h in statuses] == [None, BOOST["id"]]
+    assert all(h.query["exclude_reblogs"] == "true" for h in statuses)
+    state_dir = settings.data_dir / "ingest" / "state"
+    tags_state = json.loads((state_dir / "mastodon_riverton.social.json").read_text())
+    assert tags_state["since_id"] == {"#rivertonschools": M[105]["id"], "#mustangs": M[104]["id"]}
+    account_state = json.loads((state_dir / "mastodon_band-booster.json").read_text())
+    assert account_state["since_id"] == {"@band_booster": M[107]["id"]}
 
     server.phase = 2
-    before = len(server.requests)
-    second = crawl("mastodon:riverton.social")["mastodon:riverton.social"]
-    assert second["produced"] == 1
-    assert published()[-1].native_id == "117000000000000106"
-    assert all(h.query.get("since_id") == "117000000000000105"
-               for h in server.requests[before:] if h.path.startswith("/api/"))
+    before, seen = len(server.requests), len(published())
+    second = crawl(*names)
+    assert sum(r["produced"] for r in second.values()) == 2
+    assert {p.native_id for p in published()[seen:]} == {M[106]["uri"], M[108]["uri"]}
+    timeline_hits = [h for h in server.requests[before:] if "statuses" in h.path or "/timelines/" in h.path]
+    since = {(h.path, h.query.get("since_id")) for h in timeline_hits}
+    assert since == {("/api/v1/timelines/tag/rivertonschools", M[105]["id"]),
+                     ("/api/v1/timelines/tag/mustangs", M[104]["id"]),
+                     (f"/api/v1/accounts/{BAND_BOOSTER_ID}/statuses", M[107]["id"]),
+                     ("/inst-b/api/v1/timelines/tag/rivertonschools", M105_ON_B["id"])}
 
 
 def test_bluesky_search_follows_cursor_and_resumes_with_since(crawl, published, server):
@@ -87,9 +109,31 @@ def test_bluesky_search_follows_cursor_and_resumes_with_since(crawl, published, 
     assert published()[-1].text == "Lincoln High two-hour delay confirmed"
 
 
+def test_bluesky_author_feeds_skip_reposts_and_stop_at_what_the_last_run_saw(crawl, published, server, settings):
+    first = crawl("bluesky:authors")["bluesky:authors"]
+    posts = {p.native_id: p for p in published()}
+    assert set(posts) == {B2["uri"], B5["uri"], B6["uri"], B8["uri"]}
+    assert first["filtered"] == 1 and first["errors"] == 0 and first["state_saved"]
+    reply = posts[B6["uri"]]
+    assert reply.author == "cougarmom.bsky.example" and reply.thread_id == B1["uri"]
+    assert reply.url == "https://bsky.app/profile/cougarmom.bsky.example/post/3n00000000006"
+    feed = server.paths("/xrpc/app.bsky.feed.getAuthorFeed")
+    assert sorted((h.query["actor"], h.query.get("cursor") or "") for h in feed) == [
+        ("cougarmom.bsky.example", ""), ("cougarmom.bsky.example", "f2"), ("did:plc:eeee5555", "")]
+    state = json.loads((settings.data_dir / "ingest" / "state" / "bluesky_authors.json").read_text())
+    assert state["author_newest"] == {"cougarmom.bsky.example": B2["indexedAt"], "did:plc:eeee5555": B8["indexedAt"]}
+
+    server.phase = 2
+    before = len(server.requests)
+    second = crawl("bluesky:authors")["bluesky:authors"]
+    assert second["produced"] == 1 and published()[-1].native_id == B7["uri"]
+    # page 1 reached a post the last run saw: page 2 was not asked for again
+    assert [h.query.get("cursor") for h in server.requests[before:] if h.path.endswith("getAuthorFeed")] == [None, None]
+
+
 def test_rss_and_atom_strip_html_and_use_etag_on_rerun(crawl, published, server):
     result = crawl("rss:riverton-courier", "rss:eusd-news")
-    assert result["rss:riverton-courier"]["produced"] == 3 and result["rss:eusd-news"]["produced"] == 2
+    assert result["rss:riverton-courier"]["produced"] == 3 and result["rss:eusd-news"]["produced"] == 3
     posts = {p.native_id: p for p in published()}
     bus_routes = posts["https://riverton-courier.example/news/2026/11/17/bus-routes"]
     assert bus_routes.text == ("School board weighs bus route changes\n\nThe board heard three proposals "
@@ -102,12 +146,14 @@ def test_rss_and_atom_strip_html_and_use_etag_on_rerun(crawl, published, server)
     assert drill.text == "Lockdown drill at Lincoln High on Wednesday\n\nThis is a scheduled drill."
     assert drill.url == "https://eusd.example/news/lockdown-drill" and drill.author == "EUSD Communications"
     assert posts["tag:eusd.example,2026:news/121"].url == "https://eusd.example/news/break"
+    # xml:lang on the feed, overridden by one entry's own xml:lang
+    assert drill.language == "en" and posts["tag:eusd.example,2026:news/122"].language == "es"
 
     again = crawl("rss:riverton-courier")["rss:riverton-courier"]
     assert again["produced"] == 0
     last = server.paths("/feeds/local.xml")[-1]
     assert last.headers.get("If-None-Match") == '"courier-v1"'
-    assert len(published()) == 5
+    assert len(published()) == 6
 
 
 def test_truncated_feed_keeps_complete_items_and_no_validators(crawl, published, settings):
@@ -136,6 +182,7 @@ def test_robots_txt_disallow_is_obeyed_and_user_agent_names_district(crawl, publ
     result = crawl("page:private")["page:private"]
     assert server.paths("/private/") == []
     assert published() == [] and result["produced"] == 0
+    assert result["blocked"] == 1 and not result["state_saved"]
     robots = server.paths("/robots.txt")
     assert robots, "robots.txt was not fetched"
     ua = robots[0].headers["User-Agent"]

@@ -2,6 +2,10 @@
 
 For forums and school community pages without an API. Paging follows ``next`` up to
 ``max_pages`` and stops early at a page whose every post was already published.
+
+HTML parsers recover from almost anything, so "malformed" is judged by what the selectors find:
+a page where the item selector matches nothing (a redesign, an error or login page served with
+200) and an item without an id or text are counted, never dropped silently.
 """
 
 from __future__ import annotations
@@ -24,30 +28,36 @@ class PageSpider(SourceSpider):
         yield self.request(self.source.url, self.parse_page, cb_kwargs={"page": 1})
 
     def parse_page(self, response, page: int):
-        self.pages += 1
+        self.page_done()
         sel = self.source.selectors
         if not hasattr(response, "css"):
             self.note_malformed(response.url, "not HTML")
             return
         nodes = response.xpath(sel.item[6:]) if sel.item.startswith("xpath:") else response.css(sel.item)
+        if not nodes:
+            self.note_malformed(response.url, f"item selector {sel.item!r} matched nothing")
+            return
         fresh = 0
         for node in nodes:
             native_id, text = pick(node, sel.id), pick(node, sel.text)
             if not native_id or not text:
-                self.malformed += 1
+                self.note_bad_item(response.url, f"item without {'id' if not native_id else 'text'}")
                 continue
             if self.source.require_terms and not mentions_any(text, self.source.terms):
+                # Never published, so never "seen": it must not count as fresh, or every run
+                # would page to max_pages.
+                self.note_filtered("off_topic")
                 continue
             if not self.already_seen(native_id):
                 fresh += 1
             link = pick(node, sel.url)
-            post = self.post(
+            harvest = self.post(
                 native_id=native_id, text=text, author=pick(node, sel.author) or None,
                 url=response.urljoin(link) if link else response.url,
                 created_at=parse_date(pick(node, sel.created_at)),
             )
-            if post is not None:
-                yield post
+            if harvest is not None:
+                yield harvest
         next_link = pick(response, sel.next)
         if next_link and fresh and page < self.source.max_pages:
             yield self.request(response.urljoin(next_link), self.parse_page, cb_kwargs={"page": page + 1})
