@@ -25,6 +25,7 @@ from typing import Any
 
 from pipeline.bus import BusError
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.errors import ServiceError
 from pipeline.ingest.sources import Source, load_sources
 
 SUMMARY_PREFIX = "INGEST-SUMMARY "
@@ -127,8 +128,8 @@ def crawl_in_subprocess(config: Path | None, sources_file: Path, names: list[str
 
     ``env`` replaces the child's environment (default: this one's), so ``THREATLINE_*``
     overrides apply there as here. ``on_progress`` receives each progress event as it happens.
-    Raises ConfigError/BusError when the child could not start a crawl, RuntimeError when it
-    died without a summary, subprocess.TimeoutExpired after ``timeout_s`` (the child is killed).
+    Raises ConfigError/BusError when the child could not start a crawl, ServiceError when it
+    died without a summary or ran past ``timeout_s`` (the child is then killed).
     """
     cmd = [sys.executable, "-m", "pipeline.ingest.runner", "--sources", str(sources_file), "--log-level", log_level]
     if config:
@@ -169,11 +170,13 @@ def crawl_in_subprocess(config: Path | None, sources_file: Path, names: list[str
             proc.wait()
         drain.join(timeout=5)
     if timed_out.is_set():
-        raise subprocess.TimeoutExpired(cmd, timeout_s, stderr="".join(stderr_tail))
+        raise ServiceError(f"the crawl did not finish within {timeout_s:.0f} s and was stopped; "
+                           "its sources keep their cursors, so the next run resumes")
     if error is not None:
         raise (ConfigError if error.get("type") == "config" else BusError)(error.get("message", "?"))
     if summary is None:
-        raise RuntimeError(f"ingest subprocess exited {proc.returncode} without a summary:\n{''.join(stderr_tail)[-4000:]}")
+        last = next((line.strip() for line in reversed(stderr_tail) if line.strip()), "no output")
+        raise ServiceError(f"the crawl process exited {proc.returncode} without a summary: {last}")
     return summary
 
 
@@ -190,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-        sources_file = Path(args.sources) if args.sources else settings.config_dir / "sources.yaml"
+        sources_file = Path(args.sources) if args.sources else settings.config_path(settings.ingest.sources_file)
         sources = select(load_sources(sources_file, settings.config_path(settings.classify.schools_file)), args.names)
     except ConfigError as exc:
         _emit(ERROR_PREFIX, {"type": "config", "message": str(exc)})
