@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pipeline.cli import ConfigOption, app, fail, settings
 
-COUNTS = ("produced", "skipped", "failed", "malformed", "errors", "pages")
+COUNTS = ("produced", "skipped", "filtered", "failed", "malformed", "errors", "blocked", "truncated", "pages")
 out = Console()
 
 
@@ -87,10 +87,10 @@ def show(results: dict[str, dict], elapsed_s: float) -> None:
     table.add_column("cursor saved")
     for name, r in sorted(results.items()):
         style = "red" if r["failed"] else "yellow" if r["errors"] else None
-        table.add_row(name, r["kind"], *(str(r[key]) for key in COUNTS), "yes" if r["state_saved"] else "no",
+        table.add_row(name, r["kind"], *(str(r.get(key, 0)) for key in COUNTS), "yes" if r["state_saved"] else "no",
                       style=style)
     out.print(table)
-    totals = {key: sum(r[key] for r in results.values()) for key in COUNTS}
+    totals = {key: sum(r.get(key, 0) for r in results.values()) for key in COUNTS}
     out.print(f"ingest: {len(results)} source(s), {totals['produced']} produced, {totals['skipped']} skipped, "
               f"{totals['failed']} failed, {totals['malformed']} malformed, {totals['errors']} errors "
               f"in {elapsed_s:.1f} s", highlight=False, soft_wrap=True)
