@@ -173,7 +173,8 @@ def crawl_in_subprocess(config: Path | None, sources_file: Path, names: list[str
     if error is not None:
         raise (ConfigError if error.get("type") == "config" else BusError)(error.get("message", "?"))
     if summary is None:
-        raise RuntimeError(f"ingest subprocess exited {proc.returncode} without a summary:\n{''.join(stderr_tail)[-4000:]}")
+        tail = "".join(stderr_tail)[-4000:]
+        raise RuntimeError(f"ingest subprocess exited {proc.returncode} without a summary:\n{tail}")
     return summary
 
 
