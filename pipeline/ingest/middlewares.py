@@ -1,19 +1,26 @@
 """Retries with exponential backoff that honour ``Retry-After`` (429/503).
 
 Scrapy's stock RetryMiddleware re-queues at once; an API that just asked us to slow down would
-see the retry immediately. Here the retried request carries its delay and waits before download.
+see the retry immediately. Here the retried request carries its delay and waits before download,
+and a Retry-After holds back every request to that host from this process (rate limits are per
+client address, so the other tags, pages and sources on that host must wait too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 
 log = logging.getLogger(__name__)
+
+# host -> monotonic time before which no request goes there; shared by every source of a crawl
+_HOST_PAUSED_UNTIL: dict[str, float] = {}
 
 
 def retry_after_seconds(value: bytes | str | None) -> float | None:
@@ -40,9 +47,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self.max_retry_after_s = settings.getfloat("INGEST_MAX_RETRY_AFTER_S", 300.0)
 
     async def process_request(self, request):
-        delay = request.meta.get("retry_delay")
-        if delay:
-            await asyncio.sleep(delay)
+        delay = request.meta.get("retry_delay") or 0.0
+        paused = _HOST_PAUSED_UNTIL.get(_host(request.url), 0.0) - time.monotonic()
+        if max(delay, paused) > 0:
+            await asyncio.sleep(max(delay, paused))
         return None
 
     def process_response(self, request, response):
@@ -54,6 +62,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
                         request.url, asked, self.max_retry_after_s)
             self.crawler.stats.inc_value("ingest/retry_after_too_long")
             return response
+        if asked:
+            host = _host(request.url)
+            _HOST_PAUSED_UNTIL[host] = max(_HOST_PAUSED_UNTIL.get(host, 0.0), time.monotonic() + asked)
         retry = self._retry(request, f"HTTP {response.status}")
         if retry is None:
             return response
@@ -67,3 +78,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         attempt = retry.meta.get("retry_times", 1)
         retry.meta["retry_delay"] = asked if asked is not None else self.backoff_s * 2 ** (attempt - 1)
         return retry
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.lower()

@@ -69,7 +69,8 @@ class BusPipeline:
         stats.inc_value("ingest/skipped", len(batch) - len(mine))
         topic = ctx.settings.topic("posts.raw")
         messages = [
-            OutMessage(topic, h.post.id, h.post.to_bytes(), {"source": h.post.source, "source_kind": h.post.source_kind})
+            OutMessage(topic, h.post.id, h.post.to_bytes(),
+                       {"source": h.post.source, "source_kind": h.post.source_kind})
             for h in mine
         ]
         try:

@@ -47,6 +47,7 @@ def sources_file(tmp_path, server):
          "tags": ["rivertonschools", "#mustangs"]},
         {"name": "mastodon:band-booster", "kind": "mastodon", "base_url": base, "accounts": ["@band_booster"]},
         {"name": "mastodon:inst-b", "kind": "mastodon", "base_url": f"{base}/inst-b", "tags": ["rivertonschools"]},
+        {"name": "mastodon:throttled", "kind": "mastodon", "base_url": base, "tags": ["slowa", "slowb"]},
         {"name": "mastodon:broken", "kind": "mastodon", "base_url": base, "tags": ["broken"]},
         {"name": "mastodon:weird", "kind": "mastodon", "base_url": base, "tags": ["weird"]},
         {"name": "bluesky:search", "kind": "bluesky", "base_url": base, "terms": ["Lincoln High"]},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 
-SLOW_S = 3.0
+SLOW_S = 5.0  # the handler's thread sleeps on; nothing waits for it
 JSON = {"Content-Type": "application/json"}
 XML = {"Content-Type": "application/rss+xml"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -148,7 +148,14 @@ def install_mastodon(server):
     server.routes["/api/v1/accounts/lookup"] = lookup
     server.routes[f"/api/v1/accounts/{BAND_BOOSTER_ID}/statuses"] = account_statuses
     server.routes["/inst-b/api/v1/timelines/tag/rivertonschools"] = lambda q, h, n: (200, JSON, _timeline([M105_ON_B], q))
+    def throttled(query, headers, hit):
+        if hit == 1:
+            return 429, {**JSON, "Retry-After": "1"}, '{"error": "Too many requests"}'
+        return 200, JSON, "[]"
+
     server.routes["/api/v1/timelines/tag/broken"] = broken
+    server.routes["/api/v1/timelines/tag/slowa"] = throttled
+    server.routes["/api/v1/timelines/tag/slowb"] = throttled
     server.routes["/api/v1/timelines/tag/weird"] = weird
 
 

@@ -1,19 +1,8 @@
 """One post, many ways in: sources that reach the same post publish it once, in one crawl and
-across runs; ids that are only unique within a source stay per source."""
+across runs; ids that are only unique within a source stay per source. (Mastodon's two tags,
+account and second instance, and Bluesky's search and author feeds: test_spiders.py.)"""
 
 from __future__ import annotations
-
-from .pages import B1, B2, B3, B5, B6, B8
-
-
-def test_bluesky_post_found_by_search_and_an_author_feed_is_published_once(crawl, published):
-    result = crawl("bluesky:search", "bluesky:authors")
-    uris = [p.native_id for p in published()]
-    assert sorted(uris) == sorted({B1["uri"], B2["uri"], B3["uri"], B5["uri"], B6["uri"], B8["uri"]})
-    # B2: search page 1, search page 2 (repeated), cougarmom's feed
-    assert sum(r["skipped"] for r in result.values()) == 2
-    assert sum(r["produced"] for r in result.values()) == 6
-
 
 def test_reddit_search_sends_terms_and_pages_then_the_listing_skips_what_search_published(crawl, published, server):
     first = crawl("reddit:riverton-search")["reddit:riverton-search"]

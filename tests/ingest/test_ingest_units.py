@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import json
 import subprocess
 
 import pytest
@@ -189,3 +190,35 @@ def test_claims_are_atomic_across_processes_and_survive_a_dead_claimer(tmp_path)
     assert one.claim([("k4", "s")]) == {"k4"}  # taken over: a crash never loses a post
     for seen in (one, two, three):
         seen.close()
+
+
+def _mastodon_spider(tmp_path, since_id):
+    from pipeline.ingest.sources import Source
+    from pipeline.ingest.spiders.mastodon import MastodonSpider
+    from pipeline.ingest.state import SourceState
+
+    source = Source(name="m", kind="mastodon", base_url="https://m.example", tags=["lynx"], page_size=3, max_pages=2)
+    SourceState(tmp_path, "m").save({"since_id": {"#lynx": since_id}})
+    ctx = IngestContext(settings=SimpleNamespace(data_dir=tmp_path), bus=None)
+    return MastodonSpider(source=source, ctx=ctx)
+
+
+def _statuses(url, ids):
+    from scrapy.http import Request, TextResponse
+
+    body = json.dumps([{"id": str(i), "uri": f"https://m.example/users/a/statuses/{i}", "content": "<p>x</p>"}
+                        for i in ids])
+    return TextResponse(url, body=body.encode(), encoding="utf-8", request=Request(url))
+
+
+def test_a_timeline_cut_by_max_pages_is_counted_as_truncated(tmp_path):
+    spider = _mastodon_spider(tmp_path, since_id="100")
+    spider.pending["since_id"] = {"#lynx": "100"}
+    out = list(spider.parse_timeline(_statuses("https://m.example/p1", [205, 204, 203]), "#lynx", "/t", page=1))
+    assert any(getattr(o, "url", "").endswith("max_id=203") for o in out) and spider.truncated == 0
+    # the last allowed page is full and the run has not reached since_id: a gap is possible
+    list(spider.parse_timeline(_statuses("https://m.example/p2", [202, 201, 150]), "#lynx", "/t", page=2))
+    assert spider.truncated == 1 and spider.errors == 0
+    # a short last page reached the end of what is new: not truncated
+    list(spider.parse_timeline(_statuses("https://m.example/p3", [120]), "#lynx", "/t", page=2))
+    assert spider.truncated == 1

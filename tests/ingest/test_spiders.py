@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .pages import B1, B2, B5, B6, B7, B8, BAND_BOOSTER_ID, BOOST, M, M105_ON_B
+from .pages import B1, B2, B3, B4, B5, B6, B7, B8, BAND_BOOSTER_ID, BOOST, M, M105_ON_B
 
 
 def by_source(posts, source):
@@ -31,22 +31,6 @@ def test_reddit_pagination_dedupes_and_resumes_with_only_new_posts(crawl, publis
     assert len(published()) == 5
     # the older page was not fetched again: the run stopped at the first post it had seen
     assert len(server.paths("/r/riverton/new.json")) == 3
-
-
-def test_reddit_429_waits_for_retry_after_then_succeeds(crawl, published, server):
-    result = crawl("reddit:lincolnlynx")["reddit:lincolnlynx"]
-    hits = server.paths("/r/lincolnlynx/new.json")
-    assert len(hits) == 2
-    assert hits[1].at - hits[0].at >= 0.9
-    assert result["produced"] == 1 and result["errors"] == 0
-    assert [p.native_id for p in published()] == ["t3_lx001"]
-
-
-def test_malformed_json_is_counted_and_does_not_advance_state(crawl, published, settings):
-    result = crawl("reddit:brokenjson", "mastodon:broken")
-    assert result["reddit:brokenjson"]["malformed"] == 1 and not result["reddit:brokenjson"]["state_saved"]
-    assert result["mastodon:broken"]["malformed"] == 1 and not result["mastodon:broken"]["state_saved"]
-    assert published() == []
 
 
 def test_mastodon_tags_accounts_and_instances_page_resume_and_publish_each_status_once(
@@ -93,30 +77,22 @@ def test_mastodon_tags_accounts_and_instances_page_resume_and_publish_each_statu
                      ("/inst-b/api/v1/timelines/tag/rivertonschools", M105_ON_B["id"])}
 
 
-def test_bluesky_search_follows_cursor_and_resumes_with_since(crawl, published, server):
-    first = crawl("bluesky:search")["bluesky:search"]
-    posts = by_source(published(), "bluesky:search")
-    assert len(posts) == 3 and first["skipped"] == 1 and first["malformed"] == 1
-    b3 = posts["at://did:plc:cccc3333/app.bsky.feed.post/3n00000000003"]
-    assert b3.url == "https://bsky.app/profile/hornetsdad.bsky.example/post/3n00000000003"
-    assert b3.thread_id == "at://did:plc:bbbb2222/app.bsky.feed.post/3n00000000002"
-    assert b3.language == "en" and b3.author == "hornetsdad.bsky.example"
-
-    server.phase = 2
-    second = crawl("bluesky:search")["bluesky:search"]
-    assert second["produced"] == 1
-    assert server.requests[-1].query["since"] == "2026-11-20T20:00:00.000Z"
-    assert published()[-1].text == "Lincoln High two-hour delay confirmed"
-
-
-def test_bluesky_author_feeds_skip_reposts_and_stop_at_what_the_last_run_saw(crawl, published, server, settings):
-    first = crawl("bluesky:authors")["bluesky:authors"]
+def test_bluesky_search_and_author_feeds_page_resume_and_publish_each_post_once(crawl, published, server, settings):
+    names = ("bluesky:search", "bluesky:authors")
+    first = crawl(*names)
     posts = {p.native_id: p for p in published()}
-    assert set(posts) == {B2["uri"], B5["uri"], B6["uri"], B8["uri"]}
-    assert first["filtered"] == 1 and first["errors"] == 0 and first["state_saved"]
+    assert set(posts) == {B["uri"] for B in (B1, B2, B3, B5, B6, B8)}
+    # B2: search page 1, search page 2 (the listing shifted), and cougarmom's own feed
+    assert len(published()) == 6 and sum(r["skipped"] for r in first.values()) == 2
+    search, authors = first["bluesky:search"], first["bluesky:authors"]
+    assert search["malformed"] == 1  # a post without uri
+    assert authors["filtered"] == 1  # cougarmom's repost of B1 is not her post
+    assert all(r["errors"] == 0 and r["state_saved"] for r in first.values())
+    b3 = posts[B3["uri"]]
+    assert b3.url == "https://bsky.app/profile/hornetsdad.bsky.example/post/3n00000000003"
+    assert b3.thread_id == B2["uri"] and b3.language == "en" and b3.author == "hornetsdad.bsky.example"
     reply = posts[B6["uri"]]
     assert reply.author == "cougarmom.bsky.example" and reply.thread_id == B1["uri"]
-    assert reply.url == "https://bsky.app/profile/cougarmom.bsky.example/post/3n00000000006"
     feed = server.paths("/xrpc/app.bsky.feed.getAuthorFeed")
     assert sorted((h.query["actor"], h.query.get("cursor") or "") for h in feed) == [
         ("cougarmom.bsky.example", ""), ("cougarmom.bsky.example", "f2"), ("did:plc:eeee5555", "")]
@@ -124,11 +100,14 @@ def test_bluesky_author_feeds_skip_reposts_and_stop_at_what_the_last_run_saw(cra
     assert state["author_newest"] == {"cougarmom.bsky.example": B2["indexedAt"], "did:plc:eeee5555": B8["indexedAt"]}
 
     server.phase = 2
-    before = len(server.requests)
-    second = crawl("bluesky:authors")["bluesky:authors"]
-    assert second["produced"] == 1 and published()[-1].native_id == B7["uri"]
-    # page 1 reached a post the last run saw: page 2 was not asked for again
-    assert [h.query.get("cursor") for h in server.requests[before:] if h.path.endswith("getAuthorFeed")] == [None, None]
+    before, seen = len(server.requests), len(published())
+    second = crawl(*names)
+    assert sum(r["produced"] for r in second.values()) == 2
+    assert {p.native_id for p in published()[seen:]} == {B4["uri"], B7["uri"]}
+    again = server.requests[before:]
+    assert [h.query.get("since") for h in again if h.path.endswith("searchPosts")] == [B3["indexedAt"]]
+    # getAuthorFeed has no since: page 1 reached a post the last run saw, so no page 2
+    assert [h.query.get("cursor") for h in again if h.path.endswith("getAuthorFeed")] == [None, None]
 
 
 def test_rss_and_atom_strip_html_and_use_etag_on_rerun(crawl, published, server):
@@ -156,12 +135,6 @@ def test_rss_and_atom_strip_html_and_use_etag_on_rerun(crawl, published, server)
     assert len(published()) == 6
 
 
-def test_truncated_feed_keeps_complete_items_and_no_validators(crawl, published, settings):
-    result = crawl("rss:broken")["rss:broken"]
-    assert result["produced"] == 2 and result["malformed"] >= 1 and not result["state_saved"]
-    assert not (settings.data_dir / "ingest" / "state" / "rss_broken.json").exists()
-
-
 def test_page_spider_follows_next_and_dedupes_across_pages(crawl, published, server):
     result = crawl("page:lhs-parents-forum")["page:lhs-parents-forum"]
     posts = by_source(published(), "page:lhs-parents-forum")
@@ -176,14 +149,3 @@ def test_page_spider_follows_next_and_dedupes_across_pages(crawl, published, ser
     # second run: first page holds nothing new, so the older page is not requested again
     assert len([h for h in server.paths("/forum/latest") if h.query.get("page") == "2"]) == 1
     assert len(published()) == 3
-
-
-def test_robots_txt_disallow_is_obeyed_and_user_agent_names_district(crawl, published, server, settings):
-    result = crawl("page:private")["page:private"]
-    assert server.paths("/private/") == []
-    assert published() == [] and result["produced"] == 0
-    assert result["blocked"] == 1 and not result["state_saved"]
-    robots = server.paths("/robots.txt")
-    assert robots, "robots.txt was not fetched"
-    ua = robots[0].headers["User-Agent"]
-    assert settings.general.district in ua and settings.general.contact_email in ua

@@ -132,7 +132,8 @@ class BlueskySpider(SourceSpider):
         if not cursor or not feed or reached_old:
             return
         if page < self.source.max_pages:
-            yield self.request(self.feed_url(actor, cursor), self.parse_feed, cb_kwargs={"actor": actor, "page": page + 1})
+            yield self.request(self.feed_url(actor, cursor), self.parse_feed,
+                               cb_kwargs={"actor": actor, "page": page + 1})
         elif previous:
             self.note_truncated(f"author {actor}")
 
