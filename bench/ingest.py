@@ -178,7 +178,10 @@ def load(url: str, method: str, path: str, body: dict | None, total: int, client
             raise SystemExit(f"{method} {path}: {response.status_code} {response.text[:200]}")
         return elapsed
 
-    with httpx.Client(base_url=url, timeout=60, limits=httpx.Limits(max_connections=clients)) as client:
+    # A connection per request, as each tipster's phone opens its own; reused loopback
+    # connections here stall ~40 ms per request (delayed ACK) and would measure that instead.
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
+    with httpx.Client(base_url=url, timeout=60, limits=limits) as client:
         one(client)  # warm-up: first request pays app start-up and connection set-up
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
