@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bus_throughput.py
 	$(BIN)/python bench/store_bulk.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) data

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -68,30 +69,33 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"Prefect server exited with code {server.returncode}; see its server.log")
+            raise ServiceError(f"Prefect server exited with code {server.returncode}; see its server.log")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"Prefect server at {url} not healthy after {timeout_s:.0f}s")
+    raise ServiceError(f"Prefect server at {url} not healthy after {timeout_s:.0f}s")
+
+
+def _one_at_a_time():
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    # A new run starts on the interval only when none is alive (CANCEL_NEW): exactly one
+    # consumer per group, one crawl per source, and a crashed run is replaced.
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 def stage_deployments(settings: Settings) -> list:
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
     from flows.stages import STAGE_FLOWS
 
     config_path = str(settings.config_file) if settings.config_file else None
-    # Each run consumes for its time budget; a new run starts on the interval only when none is
-    # alive (CANCEL_NEW), so exactly one consumer per group runs and a crashed one is replaced.
-    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     return [
         flow.to_deployment(
             name=f"{name}-consumer",
             interval=timedelta(seconds=settings.prefect.flow_interval_s),
-            concurrency_limit=one_at_a_time,
+            concurrency_limit=_one_at_a_time(),
             parameters={"config_path": config_path, "time_budget_s": settings.stages.time_budget_s,
                         "until_idle": False},
             tags=["threatline", "stage"],
@@ -100,9 +104,49 @@ def stage_deployments(settings: Settings) -> list:
     ]
 
 
-def serve_stages(settings: Settings) -> None:
-    """Blocks until SIGTERM/Ctrl-C; Prefect's runner then stops its flow runs."""
-    with prefect_api(settings):
+def ingest_deployments(settings: Settings) -> list:
+    """One deployment per enabled source, on that source's own interval."""
+    from flows.ingest import ingest_public_posts
+    from pipeline.ingest.runner import select
+    from pipeline.ingest.sources import load_sources
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    sources = select(load_sources(settings.config_path(settings.ingest.sources_file),
+                                  settings.config_path(settings.classify.schools_file)), None)
+    return [
+        ingest_public_posts.to_deployment(
+            name=deployment_name(source.name),
+            interval=timedelta(seconds=source.interval_s),
+            concurrency_limit=_one_at_a_time(),
+            parameters={"source": source.name, "config_path": config_path},
+            tags=["threatline", "ingest", source.kind],
+        )
+        for source in sources
+    ]
+
+
+def deployment_name(source: str) -> str:
+    # Prefect refuses "/" and a few other characters in names; source names may hold ":".
+    return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
+
+
+def serve_all(settings: Settings) -> None:
+    """Stages, ingestion and the tip line until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
+    with prefect_api(settings), tipline_in_background(settings):
         from prefect import serve
 
-        serve(*stage_deployments(settings), print_starting_message=True)
+        serve(*stage_deployments(settings), *ingest_deployments(settings), print_starting_message=True)
+
+
+@contextmanager
+def tipline_in_background(settings: Settings):
+    """The tip line in a thread of this process: tips must be accepted whenever `run` is up."""
+    from pipeline.bootstrap import runtime
+    from pipeline.tipline.app import create_app
+    from pipeline.tipline.server import in_background
+
+    with runtime(settings) as rt:
+        rt.bus.setup([settings.topic("tips.raw")])
+        with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
+            log.info("tip line on %s/", url)
+            yield url

@@ -27,8 +27,14 @@ def run_stage(name: str, config_path: str | None, time_budget_s: float | None, u
 
 @flow(name="classify-stage", log_prints=False)
 def classify_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
-    """Score new posts and tips; publish every verdict to items.scored, flags to items.flagged."""
+    """Score new posts; publish every verdict to items.scored, flags to items.flagged."""
     return run_stage("classify", config_path, time_budget_s, until_idle)
+
+
+@flow(name="classify-tips-stage", log_prints=False)
+def classify_tips_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
+    """Score new tips and follow-ups with a consumer of their own: never behind a post backlog."""
+    return run_stage("classify-tips", config_path, time_budget_s, until_idle)
 
 
 @flow(name="index-stage", log_prints=False)
@@ -43,4 +49,5 @@ def alert_stage(config_path: str | None = None, time_budget_s: float | None = No
     return run_stage("alert", config_path, time_budget_s, until_idle)
 
 
-STAGE_FLOWS = {"classify": classify_stage, "index": index_stage, "alert": alert_stage}
+STAGE_FLOWS = {"classify-tips": classify_tips_stage, "classify": classify_stage, "index": index_stage,
+               "alert": alert_stage}

@@ -19,7 +19,7 @@ from pipeline.nlp.verdict import Classifier, Thresholds
 from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
 from pipeline.store import Store
 
-STAGE_NAMES = ("classify", "index", "alert")
+STAGE_NAMES = ("classify-tips", "classify", "index", "alert")
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -79,8 +79,8 @@ class Runtime:
 
     def stage(self, name: str) -> Stage:
         topic = self.settings.topic
-        if name == "classify":
-            return ClassifyStage(self.classifier, topic)
+        if name in ("classify", "classify-tips"):
+            return ClassifyStage(self.classifier, topic, tips=name == "classify-tips")
         if name == "index":
             return IndexStage(self.store, topic)
         if name == "alert":

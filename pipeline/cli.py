@@ -13,6 +13,7 @@ from rich.console import Console
 
 from pipeline.bus import BusError
 from pipeline.config import ConfigError, Settings, load_settings, masked
+from pipeline.errors import ServiceError
 from pipeline.nlp.model_errors import ModelError
 from pipeline.store import StoreError
 
@@ -92,7 +93,7 @@ def classify(
 
 @app.command()
 def stage(
-    name: Annotated[str, typer.Argument(help="classify | index | alert")],
+    name: Annotated[str, typer.Argument(help="classify-tips | classify | index | alert")],
     forever: Annotated[bool, typer.Option("--forever", help="keep consuming instead of stopping when idle")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -108,10 +109,10 @@ def stage(
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """Serve every stage as a Prefect deployment on the configured backends until SIGTERM/Ctrl-C."""
-    from flows.deployments import serve_stages
+    """Serve the stages, one ingest deployment per source (Prefect) and the tip line until SIGTERM/Ctrl-C."""
+    from flows.deployments import serve_all
 
-    serve_stages(settings(config))
+    serve_all(settings(config))
 
 
 @app.command()
@@ -140,6 +141,8 @@ def main() -> None:
         fail(f"error: {exc}", 1)
     except ModelError as exc:
         fail(f"model error: {exc}", 2)
+    except ServiceError as exc:
+        fail(f"error: {exc}", 1)
 
 
 def fail(line: str, code: int) -> NoReturn:
@@ -148,4 +151,5 @@ def fail(line: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-from pipeline import cli_models  # noqa: E402  (registers train, eval, corpus on `app`)
+# Registers their commands on `app`; heavy imports stay inside the commands.
+from pipeline import cli_ingest, cli_models, cli_serve  # noqa: E402,F401

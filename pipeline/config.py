@@ -6,13 +6,14 @@ a typo in a safety tool's config must fail loudly, not fall back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -99,11 +100,40 @@ class AlertsConfig(_Section):
     ack_secret: SecretStr = SecretStr("change-me")
 
 
+class IngestConfig(_Section):
+    sources_file: Path = Path("sources.yaml")  # relative to this config file's directory
+    run_timeout_s: float = Field(default=900, gt=0)  # one crawl of the selected sources
+
+
 class PrefectConfig(_Section):
     api_url: str | None = None  # unset: `threatline run` starts a local Prefect server
     local_port: int = Field(default=4200, ge=1, le=65535)
     startup_timeout_s: float = Field(default=180, gt=0)
     flow_interval_s: int = Field(default=15, ge=1)
+
+
+class TiplineConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    threads_file: str = "tipline.sqlite3"  # inside data_dir
+    # The largest legitimate tip (5,000 + 1,200 characters of 4-byte text, sent as JSON \u escapes
+    # or %-encoded form data) is about 75 KB; a lower limit would refuse real tips.
+    max_body_bytes: int = Field(default=128 * 1024, ge=80 * 1024, le=1024 * 1024)
+    submit_limit: int = Field(default=10, ge=1)   # tips + follow-ups per client per window
+    lookup_limit: int = Field(default=30, ge=1)   # code/passphrase attempts per client per window
+    # The limiter forgets every client when its window ends: minutes, never hours.
+    window_s: float = Field(default=300.0, gt=0, le=900)
+    retention_days: int = Field(default=90, ge=1)
+    # Reverse proxies whose X-Forwarded-For names the client for rate limiting (addresses or
+    # networks). Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
 
 
 class Settings(BaseSettings):
@@ -117,7 +147,9 @@ class Settings(BaseSettings):
     classify: ClassifyConfig = ClassifyConfig()
     stages: StagesConfig = StagesConfig()
     alerts: AlertsConfig = AlertsConfig()
+    ingest: IngestConfig = IngestConfig()
     prefect: PrefectConfig = PrefectConfig()
+    tipline: TiplineConfig = TiplineConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
 

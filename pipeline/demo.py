@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -24,6 +26,8 @@ SEVERITY_STYLE = {"P1": "bold white on red", "P2": "bold red", "P3": "yellow"}
 @dataclass
 class DemoSummary:
     ingested: int
+    crawled: int
+    tipped: int
     classified: int
     flagged: int
     indexed: int
@@ -47,8 +51,10 @@ def _lines(path) -> list[str]:
 
 
 def demo_settings(settings: Settings, data_dir: Path) -> Settings:
-    """The same config, forced onto the embedded backends in ``data_dir``, with short polls."""
+    """The same config, forced onto the embedded backends in ``data_dir``, with short polls; the
+    tip line lets the demo's one client send every sample tip."""
     return settings.model_copy(update={
+        "tipline": settings.tipline.model_copy(update={"submit_limit": 1000}),
         "general": settings.general.model_copy(update={"data_dir": data_dir}),
         "bus": settings.bus.model_copy(update={"backend": "embedded"}),
         "store": settings.store.model_copy(update={"backend": "embedded"}),
@@ -57,19 +63,24 @@ def demo_settings(settings: Settings, data_dir: Path) -> Settings:
 
 
 def run_demo(settings: Settings, data_dir: Path | None = None) -> tuple[DemoSummary, list[StoredDoc]]:
+    """Crawl the sample posts with the real spiders from a loopback replay of each source's API,
+    send the sample tips through the tip line's HTTP API, then run every stage once."""
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="threatline-demo-")).resolve()
     s = demo_settings(settings, data_dir)
     posts, tips = load_samples()
     with runtime(s) as rt:
         rt.setup()
-        rt.bus.publish([OutMessage(s.topic("posts.raw"), p.id, p.to_bytes()) for p in posts])
-        rt.bus.publish([OutMessage(s.topic("tips.raw"), t.id, t.to_bytes()) for t in tips])
+        crawled = crawl_samples(s, posts)
+        tipped = submit_samples(rt, tips)
         reports = {name: rt.runner(name).run() for name in STAGE_NAMES}
         flagged = rt.store.search_items(ItemQuery(size=1000)).hits
-    classify, index, alert = reports["classify"], reports["index"], reports["alert"]
+    scored = [reports["classify"], reports["classify-tips"]]
+    index, alert = reports["index"], reports["alert"]
     summary = DemoSummary(
-        ingested=len(posts) + len(tips),
-        classified=classify.consumed - classify.dead_lettered,
+        ingested=crawled + tipped,
+        crawled=crawled,
+        tipped=tipped,
+        classified=sum(r.consumed - r.dead_lettered for r in scored),
         flagged=index.consumed,
         indexed=index.written,
         alerts=alert.written,
@@ -78,6 +89,40 @@ def run_demo(settings: Settings, data_dir: Path | None = None) -> tuple[DemoSumm
     )
     flagged.sort(key=lambda h: (-SEVERITY_RANK[h.doc["threat"]["severity"]], -h.doc["threat"]["score"]))
     return summary, flagged
+
+
+def crawl_samples(s: Settings, posts: list[RawPost]) -> int:
+    """Crawl the sample posts with the real spiders, one source per sample source, each served
+    from a loopback replay of its kind's API."""
+    from pipeline.ingest.replay import ReplayServer
+    from pipeline.ingest.runner import crawl_in_subprocess
+
+    by_source: dict[tuple[str, str], list[RawPost]] = {}
+    for post in posts:
+        by_source.setdefault((post.source, post.source_kind), []).append(post)
+    with ReplayServer() as replay, tempfile.TemporaryDirectory() as tmp:
+        entries = [{"name": name, "kind": kind, **replay.serve(name, kind, mine), "delay_s": 0, "max_pages": 20}
+                   for (name, kind), mine in sorted(by_source.items())]
+        sources_file = Path(tmp) / "sources.yaml"
+        sources_file.write_text(yaml.safe_dump({"sources": entries}), encoding="utf-8")
+        env = {**os.environ, "THREATLINE_GENERAL__DATA_DIR": str(s.data_dir), "THREATLINE_BUS__BACKEND": "embedded"}
+        results = crawl_in_subprocess(s.config_file, sources_file, None, env=env, log_level="ERROR")
+    return sum(r["produced"] for r in results.values())
+
+
+def submit_samples(rt, tips: list[Tip]) -> int:
+    """POST each sample tip to the tip line's JSON API on loopback; 201 means durable on tips.raw."""
+    import httpx
+
+    from pipeline.tipline.app import create_app
+    from pipeline.tipline.server import in_background
+
+    with in_background(create_app(rt)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        for tip in tips:
+            body = tip.model_dump(include={"message", "school", "when_where", "urgent", "contact"}, exclude_none=True)
+            response = http.post("/api/tips", json=body)
+            response.raise_for_status()
+    return len(tips)
 
 
 def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc], limit: int = 40) -> None:
@@ -101,7 +146,7 @@ def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc
     if len(flagged) > limit:
         console.print(f"… and {len(flagged) - limit} more in the store.")
     console.print(Text(
-        f"ingested {summary.ingested} · classified {summary.classified} · flagged {summary.flagged} · "
+        f"crawled {summary.crawled} posts · {summary.tipped} tips through the tip line · classified {summary.classified} · flagged {summary.flagged} · "
         f"indexed {summary.indexed} · alerts {summary.alerts} · dead-lettered {summary.dead_lettered}\n"
         f"data: {summary.data_dir}"
     ))

@@ -95,12 +95,14 @@ def _one_line(exc: Exception) -> str:
 
 
 class ClassifyStage(Stage):
-    name = "classify"
+    """Scores posts (stage ``classify``) or tips (stage ``classify-tips``). Tips get a consumer of
+    their own so a tip never waits behind a backlog of crawled posts."""
 
-    def __init__(self, classifier: Classifier, topic: Callable[[str], str]):
+    def __init__(self, classifier: Classifier, topic: Callable[[str], str], *, tips: bool = False):
         self.classifier = classifier
         self.topic = topic
-        self.inputs = (topic("posts.raw"), topic("tips.raw"))
+        self.name = "classify-tips" if tips else "classify"
+        self.inputs = (topic("tips.raw"),) if tips else (topic("posts.raw"),)
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()

@@ -48,7 +48,8 @@ def test_items_flow_through_every_stage(rt):
     publish(rt, "tips.raw", [tip])
     reports = run_all(rt)
 
-    assert reports["classify"].consumed == 5 and reports["classify"].dead_lettered == 0
+    assert reports["classify"].consumed == 4 and reports["classify"].dead_lettered == 0
+    assert reports["classify-tips"].consumed == 1 and reports["classify-tips"].dead_lettered == 0
     page = rt.store.search_items(ItemQuery(size=50))
     ids = {h.id for h in page.hits}
     by_native = {p.native_id: p.id for p in posts()}
@@ -136,6 +137,22 @@ def test_stop_request_finishes_the_batch_and_commits(rt):
     done = runner.report.consumed
     assert done % 50 == 0  # whole batches only
     assert rt.bus.lag("threatline-classify", [rt.settings.topic("posts.raw")]) == 500 - done
+
+
+def test_a_tip_is_scored_while_a_post_backlog_waits(rt):
+    """Tips skip the queue: their own consumer scores them whatever the posts' backlog."""
+    backlog = [RawPost(source="forum", native_id=str(i), text=f"bus {i} is late again") for i in range(2000)]
+    publish(rt, "posts.raw", backlog)
+    tip = Tip(message="he said he'll bring a gun to Lincoln High on Friday at lunch", school="Lincoln High School")
+    publish(rt, "tips.raw", [tip])
+
+    report = rt.runner("classify-tips").run()
+
+    assert report.consumed == 1
+    assert rt.bus.lag("threatline-classify", [rt.settings.topic("posts.raw")]) == len(backlog)
+    with rt.bus.consumer("reader", [rt.settings.topic("items.flagged")]) as consumer:
+        flagged = consumer.poll(10, 0.5)
+    assert [m.key for m in flagged] == [tip.id]
 
 
 def test_alerts_are_delivered_through_apprise_without_tipster_contact(settings, monkeypatch):
