@@ -149,3 +149,4 @@ def fail(line: str, code: int) -> NoReturn:
 
 
 from pipeline import cli_models  # noqa: E402  (registers train, eval, corpus on `app`)
+from pipeline import cli_kibana  # noqa: E402  (registers `kibana import|export`)
