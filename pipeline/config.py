@@ -136,6 +136,19 @@ class TiplineConfig(_Section):
         return value
 
 
+class KibanaConfig(_Section):
+    # Only `threatline kibana import|export` talks to Kibana; the pipeline never needs it.
+    url: str = "http://localhost:5601"
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None  # wins over username/password, as for Elasticsearch
+    space: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]+$")  # unset: the default space
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    objects_file: Path = Path("kibana/threatline.ndjson")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="THREATLINE_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -150,6 +163,7 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     prefect: PrefectConfig = PrefectConfig()
     tipline: TiplineConfig = TiplineConfig()
+    kibana: KibanaConfig = KibanaConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
 
