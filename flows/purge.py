@@ -19,8 +19,8 @@ def purge_expired(config_path: str | None = None, dry_run: bool = False) -> dict
     report = purge_all(load_settings(config_path), dry_run=dry_run)
     items = report.items
     get_run_logger().info(
-        "retention%s: checked %d decided item(s), %s %d dismissed and %d actioned, %d with an unreadable"
-        " review time kept; tip threads deleted: %s", " (dry run)" if dry_run else "", items.checked,
-        "would purge" if dry_run else "purged", items.purged["dismissed"], items.purged["actioned"],
-        len(items.unreadable), "not checked" if report.threads is None else report.threads)
+        "retention%s: checked %d decided item(s), %s %d dismissed and %d actioned (%d alert excerpt(s)),"
+        " %d with an unreadable review time kept; tip threads deleted: %s", " (dry run)" if dry_run else "",
+        items.checked, "would purge" if dry_run else "purged", items.purged["dismissed"], items.purged["actioned"],
+        items.alerts_redacted, len(items.unreadable), "not checked" if report.threads is None else report.threads)
     return report.as_dict()

@@ -12,6 +12,9 @@ Classes, from the item's ``review``:
   automatically: an undecided item must be decided by a person, and a clock must not close a
   possible threat that nobody looked at.
 
+A purged item's alerts stay (who was paged, who acknowledged, when) without its words: their
+excerpt and explanation are replaced. The audit record names the item, never its text.
+
 The clock starts at the item's last review change (``review.updated``), or at ``@timestamp`` when
 no review time was recorded. The same rules hold on both stores: Elasticsearch ILM deletes whole
 indices, so it cannot tell a dismissed item from an open case in the same index (see
@@ -29,7 +32,7 @@ from typing import Any, Literal
 
 from pipeline.config import Settings
 from pipeline.schema import ReviewEvent, audit_document, stable_id, utcnow
-from pipeline.store import ItemQuery, Store, StoredDoc, StoreError
+from pipeline.store import ConflictError, ItemQuery, NotFound, Store, StoredDoc, StoreError
 
 log = logging.getLogger("threatline.retention")
 
@@ -45,6 +48,10 @@ STATUS_CLASSES: dict[str, tuple[RetentionClass, ...]] = {
     "escalated": ("actioned",),
 }
 PAGE_SIZE = 500
+# An alert keeps its delivery and acknowledgement record (accountability, time-to-ack charts) but
+# not the item's words once the item is purged.
+REDACTED_EXCERPT = "[removed by the retention purge]"
+ALERT_UPDATE_ATTEMPTS = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -126,7 +133,15 @@ def purge_reason(cls: str, days: int) -> str:
     return f"retention: {cls} item, kept {days} days after its last review change"
 
 
-def purge_event(doc: dict[str, Any], item_id: str, now: datetime, days: dict[str, int]) -> ReviewEvent:
+def redact_alert(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The alert document without the item's text and explanation; None if already so."""
+    if doc.get("excerpt") == REDACTED_EXCERPT and not doc.get("explanation"):
+        return None
+    return {**doc, "excerpt": REDACTED_EXCERPT, "explanation": []}
+
+
+def purge_event(doc: dict[str, Any], item_id: str, now: datetime, days: dict[str, int],
+                alerts_redacted: int = 0) -> ReviewEvent:
     """The audit record of one purge. Names the item and its class, never its text or author:
     the audit trail outlives the item and must not keep what retention just deleted."""
     cls = retention_class(doc)
@@ -151,6 +166,7 @@ def purge_event(doc: dict[str, Any], item_id: str, now: datetime, days: dict[str
             "last_change": start.isoformat(),
             "severity": threat.get("severity"),
             "category": threat.get("category"),
+            "alerts_redacted": alerts_redacted,
         },
     )
 
@@ -166,6 +182,7 @@ class PurgeReport:
     # Per class; in a dry run, what would have been purged.
     purged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PURGED_CLASSES, 0))
     unreadable: list[str] = field(default_factory=list)  # kept: their review time is not a date
+    alerts_redacted: int = 0  # alerts of purged items whose excerpt was removed
 
     @property
     def total(self) -> int:
@@ -218,12 +235,33 @@ def sweep(store: Store, statuses: Sequence[str], since: datetime | None, until: 
             return
 
 
+def redact_alerts(store: Store, alerts: list[StoredDoc]) -> None:
+    for alert in alerts:
+        current = alert
+        for _ in range(ALERT_UPDATE_ATTEMPTS):
+            doc = redact_alert(current.doc)
+            if doc is None:
+                break
+            try:
+                store.update_alert(current.id, doc, current.version)
+                break
+            except NotFound:
+                break
+            except ConflictError:  # changed meanwhile (an escalation sweep): redo on the new version
+                current = store.get_alert(current.id)
+                if current is None:
+                    break
+        else:
+            raise ConflictError(f"alert {alert.id} kept changing; its item stays until the next purge")
+
+
 def purge_items(store: Store, settings: Settings, now: datetime, *, dry_run: bool = False,
                 page_size: int = PAGE_SIZE) -> PurgeReport:
-    """Delete the decided items whose retention has passed, writing one audit record each first.
+    """Delete the decided items whose retention has passed: audit record, then the item's words
+    out of its alerts, then the item.
 
-    Audit before delete: a crash in between leaves a record whose item the next run deletes (the
-    record's id is stable, so it is not written twice), never a deletion nobody can account for.
+    Audit first: a crash after it leaves a record whose item the next run deletes (the record's
+    id is stable, so it is not written twice), never a deletion nobody can account for.
     """
     # Whole milliseconds, as the stores keep times: the query bounds mean what the checks mean.
     now = _EPOCH + timedelta(milliseconds=epoch_ms(now))
@@ -240,11 +278,17 @@ def purge_items(store: Store, settings: Settings, now: datetime, *, dry_run: boo
                 expired.append(hit)
         if not expired:
             return set()
+        alerts = {h.id: [a for a in store.search_alerts(item_id=h.id) if redact_alert(a.doc) is not None]
+                  for h in expired}
         for hit in expired:
             report.purged[retention_class(hit.doc)] += 1
+            report.alerts_redacted += len(alerts[hit.id])
         if dry_run:
             return set()
-        store.append_audit([audit_document(purge_event(h.doc, h.id, now, days)) for h in expired])
+        store.append_audit([audit_document(purge_event(h.doc, h.id, now, days, len(alerts[h.id])))
+                            for h in expired])
+        for hit in expired:
+            redact_alerts(store, alerts[hit.id])
         gone = store.delete_items([h.id for h in expired])
         log.info("retention: %d item(s) purged (%d already gone)", gone, len(expired) - gone)
         return {h.id for h in expired}

@@ -1,6 +1,8 @@
 """Retention of flagged items by class, on both store adapters (embedded SQLite and osmem for
-Elasticsearch), with an injected clock: the boundaries, the audit records, dry runs, repeated
-runs, paging, the flow and its daily deployment."""
+Elasticsearch), with an injected clock: the boundaries, the audit records, alerts stripped of the
+item's words, dry runs, repeated runs, paging, erasure on disk, the flow and its daily deployment.
+
+(Named apart from tests/tipline/test_retention.py: test directories are not packages.)"""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from fixtures_search import flagged_item
 from pipeline.config import DEFAULT_CONFIG, REPO_ROOT
 from pipeline.retention import (
     ACTOR,
+    REDACTED_EXCERPT,
     ROLE,
     purge_all,
     purge_items,
     retention_class,
 )
-from pipeline.store import ItemQuery, StoreError
+from pipeline.schema import Alert, alert_document
+from pipeline.store import ConflictError, ItemQuery, StoreError
 from pipeline.store.embedded import EmbeddedStore
 from pipeline.tipline.threads import SqliteThreadStore
 
@@ -50,6 +54,17 @@ def decide(store, name: str, status: str | None, days: float | None, *, outcome:
         stored = store.get_item(item_id)
         store.update_review(item_id, review, stored.version)
     return item_id
+
+
+def page(store, item_id: str, role: str, *, acknowledged: bool = True) -> str:
+    """The alert the alert stage would have stored for an item, acknowledged 4 minutes later."""
+    doc = store.get_item(item_id).doc
+    alert = Alert(item_id=item_id, role=role, severity="P1", category="violence", excerpt=doc["message"],
+                  explanation=["weapon mention: gun"], status="acknowledged" if acknowledged else "sent",
+                  recipients=["officer.lee"], created_at=NOW - timedelta(days=400))
+    body = alert_document(alert) | ({"acknowledged_by": "officer.lee", "time_to_ack_s": 240.0} if acknowledged else {})
+    assert store.create_alert(alert.id, body)
+    return alert.id
 
 
 def remaining(store) -> set[str]:
@@ -109,11 +124,13 @@ def cases(store_factory):
     kept["dismissed, no review time, posted 29d"] = decide(store, "nt29", "dismissed", None, posted_days=29)
     # A source that dates its post ten years ahead must not keep it from its retention.
     purged["future-dated post dismissed 31d"] = decide(store, "future", "dismissed", 31, posted_days=-3650)
-    return store, purged, kept
+    alerts = {"purged": [page(store, purged["dismissed 31d"], role) for role in ("sro", "admin")],
+              "kept": [page(store, kept["escalated 364d"], "sro")]}
+    return store, purged, kept, alerts
 
 
 def test_purge_deletes_by_class_and_age_and_audits_each_item(cases, settings):
-    store, purged, kept = cases
+    store, purged, kept, _ = cases
     assert (settings.store.dismissed_retention_days, settings.store.actioned_retention_days) == (30, 365)
 
     report = purge_items(store, settings, NOW)
@@ -138,26 +155,79 @@ def test_purge_deletes_by_class_and_age_and_audits_each_item(cases, settings):
         assert purges(store, item_id) == [], name
 
 
+def test_alerts_of_purged_items_keep_their_record_but_lose_the_words(cases, settings):
+    store, purged, kept, alerts = cases
+    before = {a: store.get_alert(a).doc for group in alerts.values() for a in group}
+
+    report = purge_items(store, settings, NOW)
+
+    assert report.alerts_redacted == 2
+    assert purges(store, purged["dismissed 31d"])[0]["details"]["alerts_redacted"] == 2
+    for alert_id in alerts["purged"]:
+        doc = store.get_alert(alert_id).doc
+        assert doc["excerpt"] == REDACTED_EXCERPT and doc["explanation"] == []
+        assert "retention case" not in json.dumps(doc)
+        untouched = {k: v for k, v in before[alert_id].items() if k not in ("excerpt", "explanation")}
+        assert {k: doc[k] for k in untouched} == untouched  # who, when, time to ack: still there
+    [kept_alert] = alerts["kept"]
+    assert store.get_alert(kept_alert).doc == before[kept_alert]
+
+
+def test_an_alert_changed_during_the_purge_is_redacted_on_its_new_version(store_factory, settings):
+    store = store_factory()
+    item_id = decide(store, "race", "dismissed", 31)
+    alert_id = page(store, item_id, "sro", acknowledged=False)
+
+    class SweepInBetween:
+        """An escalation sweep updates the alert between the purge's read and its write."""
+
+        def __init__(self, sweeps: int):
+            self.sweeps = sweeps
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+        def update_alert(self, alert_id, doc, version):
+            if self.sweeps:
+                self.sweeps -= 1
+                current = store.get_alert(alert_id)
+                store.update_alert(alert_id, current.doc | {"escalation_level": 1}, current.version)
+            return store.update_alert(alert_id, doc, version)
+
+    with pytest.raises(ConflictError, match="kept changing"):
+        purge_items(SweepInBetween(sweeps=3), settings, NOW)
+    assert store.get_item(item_id) is not None  # the item waits for its alert
+
+    assert purge_items(SweepInBetween(sweeps=1), settings, NOW).total == 1
+    doc = store.get_alert(alert_id).doc
+    assert doc["excerpt"] == REDACTED_EXCERPT and doc["escalation_level"] == 1
+    assert store.get_item(item_id) is None and len(purges(store, item_id)) == 1
+
+
 def test_dry_run_counts_and_changes_nothing(cases, settings):
-    store, purged, kept = cases
+    store, purged, kept, alerts = cases
     before = remaining(store)
+    alerts_before = {a: store.get_alert(a) for group in alerts.values() for a in group}
 
     dry = purge_items(store, settings, NOW, dry_run=True)
 
-    assert dry.dry_run and dry.purged == {"dismissed": 5, "actioned": 3}
+    assert dry.dry_run and dry.purged == {"dismissed": 5, "actioned": 3} and dry.alerts_redacted == 2
     assert remaining(store) == before
     assert all(purges(store, i) == [] for i in before)
+    assert {a: store.get_alert(a) for a in alerts_before} == alerts_before  # same documents, same versions
     real = purge_items(store, settings, NOW)
     assert real.purged == dry.purged and remaining(store) == set(kept.values())
 
 
 def test_second_run_purges_nothing_and_writes_no_second_record(cases, settings):
-    store, purged, kept = cases
+    store, purged, kept, alerts = cases
     purge_items(store, settings, NOW)
+    versions = {a: store.get_alert(a).version for a in alerts["purged"]}
 
     again = purge_items(store, settings, NOW)
 
-    assert again.total == 0
+    assert again.total == 0 and again.alerts_redacted == 0
+    assert {a: store.get_alert(a).version for a in alerts["purged"]} == versions
     assert remaining(store) == set(kept.values())
     assert all(len(purges(store, i)) == 1 for i in purged.values())
 
