@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fixtures_search import flagged_item
+from fixtures_search import flagged_item, realistic_documents
 
 from pipeline.config import DEFAULT_CONFIG, REPO_ROOT
 from pipeline.retention import (
@@ -293,6 +293,32 @@ def test_review_time_in_epoch_milliseconds_counts(store_factory, settings):
     item_id = decide(store, "millis", "dismissed", None, updated=millis, posted_days=40)
     assert purge_items(store, settings, NOW).purged["dismissed"] == 1
     assert store.get_item(item_id) is None
+
+
+def test_purged_text_is_gone_from_the_embedded_store_files(tmp_path, settings):
+    """Deleted, not just unlinked: neither the row, nor the full-text index, nor the WAL keeps
+    the words of a purged item (SQLite would otherwise leave them in free pages and segments)."""
+    path = tmp_path / "store.sqlite3"
+    store = EmbeddedStore(path)
+    store.setup()
+    others = realistic_documents(3000, start=NOW - timedelta(days=80))  # all open: kept
+    secret = flagged_item("ZQXVBRT will bring it to the KWPFDLM gym", native_id="secret",
+                          at=NOW - timedelta(days=50))
+    store.index_items(others[:1500])
+    store.index_items([secret])  # its words in a full-text segment of their own
+    store.index_items(others[1500:])
+    stored = store.get_item(secret["event"]["id"])
+    store.update_review(stored.id, {"status": "dismissed", "updated": at(31)}, stored.version)
+    try:
+        assert purge_items(store, settings, NOW).total == 1
+        for file in tmp_path.glob("store.sqlite3*"):  # while the store is still open, WAL and all
+            data = file.read_bytes().lower()
+            assert b"zqxvbrt" not in data and b"kwpfdlm" not in data, file.name
+        assert store.search_items(ItemQuery(text="game")).total == sum("game" in d["message"] for d in others)
+    finally:
+        store.close()
+    for file in tmp_path.glob("store.sqlite3*"):
+        assert b"zqxvbrt" not in file.read_bytes().lower(), file.name
 
 
 class QueryLog:
