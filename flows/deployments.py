@@ -125,17 +125,41 @@ def ingest_deployments(settings: Settings) -> list:
     ]
 
 
+# 03:15 local time: after the school day's reviews, before the next one starts.
+PURGE_CRON = "15 3 * * *"
+
+
+def purge_deployments(settings: Settings) -> list:
+    """The daily retention purge (flagged items by class, tip threads)."""
+    from prefect.schedules import Cron
+
+    from flows.purge import purge_expired
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [
+        purge_expired.to_deployment(
+            name="purge-expired-daily",
+            schedules=[Cron(PURGE_CRON, timezone=settings.general.timezone)],
+            concurrency_limit=_one_at_a_time(),
+            parameters={"config_path": config_path, "dry_run": False},
+            tags=["threatline", "retention"],
+        )
+    ]
+
+
 def deployment_name(source: str) -> str:
     # Prefect refuses "/" and a few other characters in names; source names may hold ":".
     return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
 
 
 def serve_all(settings: Settings) -> None:
-    """Stages, ingestion and the tip line until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
+    """Stages, ingestion, the daily purge and the tip line until SIGTERM/Ctrl-C; Prefect's runner
+    then stops its runs."""
     with prefect_api(settings), tipline_in_background(settings):
         from prefect import serve
 
-        serve(*stage_deployments(settings), *ingest_deployments(settings), print_starting_message=True)
+        serve(*stage_deployments(settings), *ingest_deployments(settings), *purge_deployments(settings),
+              print_starting_message=True)
 
 
 @contextmanager
