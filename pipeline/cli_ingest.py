@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.bus import BusError
 from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.errors import ServiceError
 
 COUNTS = ("produced", "skipped", "filtered", "failed", "malformed", "errors", "blocked", "truncated", "pages")
 out = Console()
@@ -45,7 +47,11 @@ def ingest(
             now = time.monotonic()
             names = sorted(name for name, at in due.items() if at <= now)
             if names:
-                crawl_round(s, sources_file, names)
+                try:
+                    crawl_round(s, sources_file, names)
+                except (BusError, ServiceError) as exc:
+                    # A watcher outlives outages: the sources keep their cursors and retry next time.
+                    out.print(f"crawl failed: {exc}", style="red", highlight=False)
                 for name in names:
                     due[name] = time.monotonic() + interval[name]
                 out.print(f"next crawl in {min(due.values()) - time.monotonic():.0f} s (Ctrl-C stops)", style="dim")
