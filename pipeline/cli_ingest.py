@@ -28,11 +28,11 @@ def ingest(
 ) -> None:
     """Crawl public posts into posts.raw, with live counts per source and a summary line."""
     from pipeline.ingest.runner import select
-    from pipeline.ingest.sources import load_sources
+    from pipeline.ingest.sources import configured_sources
 
     s = settings(config)
     sources_file = s.config_path(s.ingest.sources_file)
-    chosen = select(load_sources(sources_file, s.config_path(s.classify.schools_file)), source)
+    chosen = select(configured_sources(s, sources_file), source)
     if not chosen:
         fail(f"no enabled sources in {sources_file}; set `enabled: true` on one or name it with --source", 2)
     if once:
