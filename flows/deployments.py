@@ -108,11 +108,10 @@ def ingest_deployments(settings: Settings) -> list:
     """One deployment per enabled source, on that source's own interval."""
     from flows.ingest import ingest_public_posts
     from pipeline.ingest.runner import select
-    from pipeline.ingest.sources import load_sources
+    from pipeline.ingest.sources import configured_sources
 
     config_path = str(settings.config_file) if settings.config_file else None
-    sources = select(load_sources(settings.config_path(settings.ingest.sources_file),
-                                  settings.config_path(settings.classify.schools_file)), None)
+    sources = select(configured_sources(settings), None)
     return [
         ingest_public_posts.to_deployment(
             name=deployment_name(source.name),

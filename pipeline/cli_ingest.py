@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.bus import BusError
 from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.errors import ServiceError
 
 COUNTS = ("produced", "skipped", "filtered", "failed", "malformed", "errors", "blocked", "truncated", "pages")
 out = Console()
@@ -26,11 +28,11 @@ def ingest(
 ) -> None:
     """Crawl public posts into posts.raw, with live counts per source and a summary line."""
     from pipeline.ingest.runner import select
-    from pipeline.ingest.sources import load_sources
+    from pipeline.ingest.sources import configured_sources
 
     s = settings(config)
     sources_file = s.config_path(s.ingest.sources_file)
-    chosen = select(load_sources(sources_file, s.config_path(s.classify.schools_file)), source)
+    chosen = select(configured_sources(s, sources_file), source)
     if not chosen:
         fail(f"no enabled sources in {sources_file}; set `enabled: true` on one or name it with --source", 2)
     if once:
@@ -45,7 +47,11 @@ def ingest(
             now = time.monotonic()
             names = sorted(name for name, at in due.items() if at <= now)
             if names:
-                crawl_round(s, sources_file, names)
+                try:
+                    crawl_round(s, sources_file, names)
+                except (BusError, ServiceError) as exc:
+                    # A watcher outlives outages: the sources keep their cursors and retry next time.
+                    out.print(f"crawl failed: {exc}", style="red", highlight=False)
                 for name in names:
                     due[name] = time.monotonic() + interval[name]
                 out.print(f"next crawl in {min(due.values()) - time.monotonic():.0f} s (Ctrl-C stops)", style="dim")

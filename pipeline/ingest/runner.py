@@ -26,7 +26,7 @@ from typing import Any
 from pipeline.bus import BusError
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.errors import ServiceError
-from pipeline.ingest.sources import Source, load_sources
+from pipeline.ingest.sources import Source, configured_sources
 
 SUMMARY_PREFIX = "INGEST-SUMMARY "
 PROGRESS_PREFIX = "INGEST-PROGRESS "
@@ -193,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
-        sources_file = Path(args.sources) if args.sources else settings.config_path(settings.ingest.sources_file)
-        sources = select(load_sources(sources_file, settings.config_path(settings.classify.schools_file)), args.names)
+        sources = select(configured_sources(settings, Path(args.sources) if args.sources else None), args.names)
     except ConfigError as exc:
         _emit(ERROR_PREFIX, {"type": "config", "message": str(exc)})
         return 2

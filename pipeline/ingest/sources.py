@@ -216,3 +216,9 @@ def load_sources(path: Path, schools_file: Path) -> list[Source]:
     if dupes:
         raise ConfigError(f"{path}: duplicate source name(s) {dupes}")
     return sources
+
+
+def configured_sources(settings, sources_file: Path | None = None) -> list[Source]:
+    """The sources of ``sources_file`` (default: ``ingest.sources_file``), terms from the gazetteer."""
+    return load_sources(sources_file or settings.config_path(settings.ingest.sources_file),
+                        settings.config_path(settings.classify.schools_file))

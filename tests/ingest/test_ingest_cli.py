@@ -61,3 +61,25 @@ def test_unreachable_bus_is_one_line_exit_1(settings, sources_file):
     assert result.returncode == 1, result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"127.0.0.1:{closed}" in lines[0], result.stderr
+
+
+def test_without_once_it_keeps_crawling_until_ctrl_c(settings, sources_file, published):
+    import signal
+
+    proc = subprocess.Popen([THREATLINE, "ingest", "--source", "reddit:riverton"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200", "THREATLINE_INGEST__SOURCES_FILE": str(sources_file)})
+    try:
+        lines = []
+        for line in proc.stdout:  # the first round ends with the time of the next one
+            lines.append(line)
+            if line.startswith("next crawl in"):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(lines) + rest
+    assert proc.returncode == 0 and "stopped" in rest, output
+    assert summary(subprocess.CompletedProcess([], 0, output, ""))["produced"] == len(published()) > 0
