@@ -94,10 +94,30 @@ class StagesConfig(_Section):
 
 
 class AlertsConfig(_Section):
-    # apprise URLs per role; channels are configuration, not code.
-    notify_urls: dict[str, list[SecretStr]] = Field(default_factory=dict)
-    alert_severities: list[Literal["P1", "P2", "P3"]] = Field(default_factory=lambda: ["P1", "P2"])
-    ack_secret: SecretStr = SecretStr("change-me")
+    # Who is paged comes from two files beside this one (docs/alerts.md): the rules decide the
+    # roles, the roster who holds them now and how to reach them. Channels are configuration.
+    roster_file: Path = Path("roster.yaml")
+    rules_file: Path = Path("alert_rules.yaml")
+    # Signs the acknowledge links. Unset: a random secret generated once in data_dir (fine for one
+    # machine; set it when several processes serve acknowledge links).
+    ack_secret: SecretStr | None = None
+    ack_previous_secrets: list[SecretStr] = Field(default_factory=list)  # still accepted while rotating
+    ack_link_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # Where recipients open acknowledge links: the review server (`threatline serve review`).
+    console_url: str = "http://127.0.0.1:8081"
+    # Posts of one author or thread inside this window update the open alert instead of paging again.
+    dedup_window_s: int = Field(default=1800, ge=0)
+    delivery_retries: int = Field(default=2, ge=0, le=10)      # per channel, before the next channel
+    delivery_backoff_s: float = Field(default=0.5, ge=0, le=60)
+    # A page that reached nobody is tried down the whole chain again this often.
+    unreached_retry_s: int = Field(default=60, ge=10)
+    sweep_interval_s: int = Field(default=30, ge=5, le=300)    # escalation sweep deployment
+
+
+class ReviewConfig(_Section):
+    # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
 
 
 class IngestConfig(_Section):
@@ -163,6 +183,7 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     prefect: PrefectConfig = PrefectConfig()
     tipline: TiplineConfig = TiplineConfig()
+    review: ReviewConfig = ReviewConfig()
     kibana: KibanaConfig = KibanaConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
