@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pipeline.alerts.dispatch import Dispatcher
+from pipeline.alerts.pager import Pager, PagerPolicy
 from pipeline.bus import TOPICS, Bus
 from pipeline.config import Settings
 from pipeline.nlp.lexicon import LexiconClassifier
@@ -59,6 +59,27 @@ def build_classifier(settings: Settings) -> Classifier:
     )
 
 
+def build_pager(settings: Settings, store: Store, **overrides) -> Pager:
+    """The pager with the configured roster and rules; ``overrides`` (clock, notify, sleep) are
+    for tests and benchmarks."""
+    from datetime import timedelta
+
+    from pipeline.alerts.ack_secret import ack_secrets
+    from pipeline.alerts.roster import load_roster
+    from pipeline.alerts.rules import load_rules
+    from pipeline.nlp.gazetteer import school_names
+
+    a = settings.alerts
+    schools = school_names(settings.config_path(settings.classify.schools_file))
+    policy = PagerPolicy(
+        ack_secrets=ack_secrets(settings), console_url=a.console_url,
+        ack_link_ttl=timedelta(seconds=a.ack_link_ttl_s), dedup_window=timedelta(seconds=a.dedup_window_s),
+        unreached_retry=timedelta(seconds=a.unreached_retry_s),
+        delivery_retries=a.delivery_retries, delivery_backoff_s=a.delivery_backoff_s)
+    return Pager(store, load_roster(settings.config_path(a.roster_file), schools, default_timezone=settings.general.timezone),
+                 load_rules(settings.config_path(a.rules_file), schools), policy, **overrides)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -66,12 +87,19 @@ class Runtime:
     store: Store
     stop: threading.Event = field(default_factory=threading.Event)
     _classifier: Classifier | None = None
+    _pager: Pager | None = None
 
     @property
     def classifier(self) -> Classifier:
         if self._classifier is None:
             self._classifier = build_classifier(self.settings)
         return self._classifier
+
+    @property
+    def pager(self) -> Pager:
+        if self._pager is None:
+            self._pager = build_pager(self.settings, self.store)
+        return self._pager
 
     def setup(self) -> None:
         self.bus.setup([self.settings.topic(t) for t in TOPICS])
@@ -84,8 +112,7 @@ class Runtime:
         if name == "index":
             return IndexStage(self.store, topic)
         if name == "alert":
-            return AlertStage(self.store, Dispatcher(self.settings.alerts.notify_urls),
-                              self.settings.alerts.alert_severities, topic)
+            return AlertStage(self.pager, topic)
         raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
 
     def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:

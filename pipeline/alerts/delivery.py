@@ -65,13 +65,3 @@ def deliver(person: Person, title: str, body: str, *, retries: int = 2, backoff_
             log.warning("alert to %s via %s failed (attempt %d)", person.id, channel.type, attempt + 1)
     return Delivery(person.id, "failed", None, attempts)
 
-
-def first_reachable(people: Sequence[Person], title: str, body: str, **kwargs) -> list[Delivery]:
-    """Deliver down a chain until someone's channel accepts; every try is returned for the history."""
-    tried: list[Delivery] = []
-    for person in people:
-        result = deliver(person, title, body, **kwargs)
-        tried.append(result)
-        if result.status == "delivered":
-            break
-    return tried

@@ -358,14 +358,16 @@ class EmbeddedStore(Store):
                 raise ConflictError(f"alert {alert_id} changed since version {version}")
         return str(expected + 1)
 
-    def search_alerts(self, item_id: str | None = None, status: str | None = None, size: int = 100) -> list[StoredDoc]:
+    def search_alerts(self, item_id: str | None = None, status: str | Sequence[str] | None = None,
+                      size: int = 100) -> list[StoredDoc]:
         where, params = [], []
         if item_id is not None:
             where.append("item_id = ?")
             params.append(item_id)
         if status is not None:
-            where.append("status = ?")
-            params.append(status)
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._read() as db:
             rows = db.execute(f"SELECT id, doc, version FROM alerts {clause} ORDER BY ts_us DESC, id ASC LIMIT ?",
