@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
 
 from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.config import Settings
 
 kibana_app = typer.Typer(help="Kibana saved objects: data views, saved searches, the triage dashboard.",
                          no_args_is_help=True)
@@ -23,6 +24,17 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, highlight=False)
 
 
+def _run(action: Callable[..., Any], config: Path | None, **kwargs: Any) -> tuple[Settings, Any]:
+    """``action(settings, **kwargs)``; a KibanaError ends the command as one line on stderr, exit 1."""
+    from pipeline.kibana import KibanaError
+
+    s = settings(config)
+    try:
+        return s, action(s, **kwargs)
+    except KibanaError as exc:
+        fail(f"kibana error: {exc}", 1)
+
+
 @kibana_app.command("import")
 def import_command(
     url: UrlOption = None,
@@ -31,13 +43,9 @@ def import_command(
     config: ConfigOption = None,
 ) -> None:
     """Import the saved objects into Kibana (overwriting ours), data views on store.index_prefix."""
-    from pipeline.kibana import KibanaError, import_objects
+    from pipeline.kibana import import_objects
 
-    s = settings(config)
-    try:
-        result = import_objects(s, url=url, file=file, check=not no_check)
-    except KibanaError as exc:
-        fail(f"kibana error: {exc}", 1)
+    s, result = _run(import_objects, config, url=url, file=file, check=not no_check)
     _console().print(f"imported {result.count} saved objects into Kibana at {result.where}; "
                      f"data views on {s.store.index_prefix}-*")
 
@@ -49,13 +57,9 @@ def export_command(
     config: ConfigOption = None,
 ) -> None:
     """Export data views, saved searches, Lens panels and dashboards from Kibana as sorted NDJSON."""
-    from pipeline.kibana import KibanaError, export_objects
+    from pipeline.kibana import export_objects
 
-    s = settings(config)
-    try:
-        result = export_objects(s, url=url, out=output)
-    except KibanaError as exc:
-        fail(f"kibana error: {exc}", 1)
+    _, result = _run(export_objects, config, url=url, out=output)
     if output is None:
         sys.stdout.write(result.text)
     # With the objects on stdout, the summary goes to stderr.
