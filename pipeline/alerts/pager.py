@@ -69,6 +69,11 @@ def dedup_key(item: ScoredItem) -> str | None:
     return None
 
 
+def _last_activity(alert: Alert) -> datetime:
+    # The window slides with every repeat: someone posting every ten minutes pages once.
+    return max([alert.created_at, *(h.at for h in alert.history if h.event == "repeat")])
+
+
 def alert_from_document(doc: dict[str, Any]) -> Alert:
     return Alert.model_validate({**{k: v for k, v in doc.items() if k != "@timestamp"}, "created_at": doc["@timestamp"]})
 
@@ -108,7 +113,7 @@ class Pager:
         for doc in self.store.search_alerts(status=list(OPEN_ALERT_STATUSES), size=OPEN_ALERTS_SCAN):
             other = alert_from_document(doc.doc)
             if (other.id != alert.id and other.dedup_key == alert.dedup_key and other.role == alert.role
-                    and other.school == alert.school and other.created_at >= since
+                    and other.school == alert.school and _last_activity(other) >= since
                     # A more severe repeat is news: it pages even while the first is open.
                     and SEVERITY_RANK[alert.severity] <= SEVERITY_RANK[other.severity]):
                 return other
