@@ -104,6 +104,17 @@ def stage_deployments(settings: Settings) -> list:
     ]
 
 
+def alert_deployments(settings: Settings) -> list:
+    """The escalation sweep, on its own short interval: a P1 waits at most one interval too long."""
+    from flows.alerts import escalate_alerts
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [escalate_alerts.to_deployment(
+        name="escalate-alerts", interval=timedelta(seconds=settings.alerts.sweep_interval_s),
+        concurrency_limit=_one_at_a_time(), parameters={"config_path": config_path},
+        tags=["threatline", "alerts"])]
+
+
 def ingest_deployments(settings: Settings) -> list:
     """One deployment per enabled source, on that source's own interval."""
     from flows.ingest import ingest_public_posts
@@ -157,7 +168,8 @@ def serve_all(settings: Settings) -> None:
     with prefect_api(settings), tipline_in_background(settings):
         from prefect import serve
 
-        serve(*stage_deployments(settings), *ingest_deployments(settings), *purge_deployments(settings),
+        serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
+              *purge_deployments(settings),
               print_starting_message=True)
 
 
