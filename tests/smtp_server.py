@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from email.message import EmailMessage
 
@@ -15,12 +16,14 @@ from aiosmtpd.controller import Controller
 class Mailbox:
     def __init__(self):
         self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.received_at: list[float] = []  # time.perf_counter() of each message, same order
         self.arrived = threading.Condition()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.arrived:
             self.messages.append((list(envelope.rcpt_tos), message))
+            self.received_at.append(time.perf_counter())
             self.arrived.notify_all()
         return "250 OK"
 
