@@ -1,5 +1,6 @@
 """Retention of flagged items (DESIGN.md §7): decided items are deleted once their class's time is
-up, one audit record per deleted item proves it.
+up, one audit record per deleted item proves it. ``purge_all`` also trims the embedded bus
+(``purge_bus``) and the tip threads (``pipeline.tipline.retention``); docs/retention.md.
 
 Classes, from the item's ``review``:
 
@@ -309,32 +310,97 @@ def purge_items(store: Store, settings: Settings, now: datetime, *, dry_run: boo
     return report
 
 
+# --- the bus ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BusPurgeReport:
+    backend: str
+    retention_days: int
+    # Per topic, messages older than the retention deleted (in a dry run: that would be). Empty
+    # on Kafka: the broker drops them by the topics' retention.ms, which setup sets.
+    messages: dict[str, int] = field(default_factory=dict)
+    unconsumed: int = 0  # of those, messages a consumer group had not committed past yet
+
+    @property
+    def total(self) -> int:
+        return sum(self.messages.values())
+
+
+def purge_bus(settings: Settings, now: datetime, *, dry_run: bool = False) -> BusPurgeReport:
+    """Embedded bus messages older than ``bus.raw_retention_days``, on every topic.
+
+    Unconsumed ones go too: a post nobody classified within the retention is no early warning
+    any more, and a stage that was down must not extend how long students' words are kept. They
+    are counted and logged so the outage shows."""
+    from pipeline.bus import TOPICS
+    from pipeline.bus.embedded import EmbeddedBus
+
+    days = settings.bus.raw_retention_days
+    report = BusPurgeReport(settings.bus.backend, days)
+    path = settings.data_dir / settings.bus.sqlite_file
+    if settings.bus.backend != "embedded" or not path.exists():
+        return report
+    before = (now - timedelta(days=days)).timestamp()
+    with EmbeddedBus(path) as bus:
+        for topic in (settings.topic(t) for t in TOPICS):
+            old, unread = bus.count_before(topic, before)
+            report.messages[topic] = bus.delete_before(topic, before) if old and not dry_run else old
+            report.unconsumed += unread
+    verb = "would delete" if dry_run else "deleted"
+    log.info("bus retention: %s %d message(s) older than %d days", verb, report.total, days)
+    if report.unconsumed:
+        log.warning("bus retention: %s %d message(s) older than %d days that a consumer group had not read yet",
+                    verb, report.unconsumed, days)
+    return report
+
+
+# --- everything -----------------------------------------------------------------------------------
+
+
 @dataclass
 class RetentionReport:
     items: PurgeReport
     threads: int | None  # tip threads deleted; None in a dry run (the thread store cannot count them)
+    bus: BusPurgeReport
 
     def as_dict(self) -> dict[str, Any]:
-        return {"items": {**asdict(self.items), "total": self.items.total}, "threads": self.threads}
+        return {"items": {**asdict(self.items), "total": self.items.total},
+                "bus": {**asdict(self.bus), "total": self.bus.total}, "threads": self.threads}
 
 
 def purge_all(settings: Settings, now: datetime | None = None, *, dry_run: bool = False) -> RetentionReport:
-    """Flagged items past their class's retention, then tip threads past theirs.
+    """Flagged items, bus messages and tip threads, each past its retention.
 
-    The thread purge runs even when the store fails (they share nothing), and the store's error
-    is raised afterwards so the flow run shows as failed."""
+    Every step runs even when another fails (they share nothing, and one unreachable store must
+    not keep the rest past their time); the first failure is raised afterwards so the flow run
+    shows as failed."""
     from pipeline.bootstrap import build_store
     from pipeline.tipline.retention import purge_threads
 
     now = now or utcnow()
-    threads: int | None = None
-    try:
+    failures: list[Exception] = []
+
+    def step(what: str, run: Callable[[], Any]) -> Any:
+        try:
+            return run()
+        except Exception as exc:  # noqa: BLE001 - raised below, after the other steps
+            log.error("retention: purging %s failed: %s", what, exc)
+            failures.append(exc)
+            return None
+
+    def items() -> PurgeReport:
         store = build_store(settings)
         try:
-            items = purge_items(store, settings, now, dry_run=dry_run)
+            return purge_items(store, settings, now, dry_run=dry_run)
         finally:
             store.close()
-    finally:
-        if not dry_run:
-            threads = purge_threads(settings, now)
-    return RetentionReport(items, threads)
+
+    report = RetentionReport(
+        items=step("flagged items", items),
+        threads=None if dry_run else step("tip threads", lambda: purge_threads(settings, now)),
+        bus=step("bus messages", lambda: purge_bus(settings, now, dry_run=dry_run)),
+    )
+    if failures:
+        raise failures[0]
+    return report

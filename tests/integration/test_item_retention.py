@@ -1,6 +1,7 @@
 """Retention of flagged items by class, on both store adapters (embedded SQLite and osmem for
 Elasticsearch), with an injected clock: the boundaries, the audit records, alerts stripped of the
 item's words, dry runs, repeated runs, paging, erasure on disk, the flow and its daily deployment.
+Also ``purge_all``'s other steps (embedded bus messages, tip threads) and ``threatline purge``.
 
 (Named apart from tests/tipline/test_retention.py: test directories are not packages.)"""
 
@@ -10,17 +11,23 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fixtures_search import flagged_item, realistic_documents
+from typer.testing import CliRunner
 
+from pipeline.bus import TOPICS, OutMessage
+from pipeline.bus.embedded import EmbeddedBus
+from pipeline.cli import app
 from pipeline.config import DEFAULT_CONFIG, REPO_ROOT
 from pipeline.retention import (
     ACTOR,
     REDACTED_EXCERPT,
     ROLE,
     purge_all,
+    purge_bus,
     purge_items,
     retention_class,
 )
@@ -423,6 +430,148 @@ def test_purge_all_still_purges_threads_when_the_store_is_down(settings):
     threads.close()
 
 
+def bus_file(settings):
+    return settings.data_dir / settings.bus.sqlite_file
+
+
+def seed_bus(settings, monkeypatch) -> dict[str, int]:
+    """Messages on the embedded bus from 8 days before NOW (past the 7 days' retention) and from
+    the real clock (kept); the classify group has read one of the old posts. Returns how many
+    old messages each topic has."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    posts, scored = settings.topic("posts.raw"), settings.topic("items.scored")
+    with EmbeddedBus(bus_file(settings)) as bus:
+        bus.setup([settings.topic(t) for t in TOPICS])
+        with monkeypatch.context() as patch:
+            patch.setattr(time, "time", lambda: (NOW - timedelta(days=8)).timestamp())
+            bus.publish([OutMessage(posts, f"p{n}", f"HJKWQZ old post {n}".encode()) for n in range(3)]
+                        + [OutMessage(scored, "p0", b"HJKWQZ old post 0, scored")])
+        bus.publish([OutMessage(posts, "recent", b"a recent post")])
+        with bus.consumer("classify", [posts]) as consumer:
+            consumer.poll(1, 0.1)
+            consumer.commit()
+    return {posts: 3, scored: 1}
+
+
+def bus_messages(settings) -> dict[str, int]:
+    with EmbeddedBus(bus_file(settings)) as bus:
+        return {t: bus.lag("nobody", [t]) for t in (settings.topic(t) for t in TOPICS)}
+
+
+def test_purge_all_trims_every_bus_topic_read_or_not(settings, monkeypatch, caplog):
+    seed_embedded(settings)
+    old = seed_bus(settings, monkeypatch)
+    before = bus_messages(settings)
+    expected = {settings.topic(t): 0 for t in TOPICS} | old
+
+    dry = purge_all(settings, NOW, dry_run=True)
+    assert (dry.bus.messages, dry.bus.unconsumed) == (expected, 2)
+    assert bus_messages(settings) == before
+
+    caplog.set_level("INFO", logger="threatline.retention")
+    report = purge_all(settings, NOW).as_dict()["bus"]
+    assert report == {"backend": "embedded", "retention_days": 7, "messages": expected, "unconsumed": 2, "total": 4}
+    assert "deleted 2 message(s) older than 7 days that a consumer group had not read yet" in caplog.text
+    assert bus_messages(settings) == {t: n - expected[t] for t, n in before.items()}  # the recent post stays
+    for file in settings.data_dir.glob(f"{settings.bus.sqlite_file}*"):
+        assert b"hjkwqz" not in file.read_bytes().lower(), file.name
+    assert purge_all(settings, NOW).bus.total == 0
+
+
+def test_purge_bus_leaves_kafka_to_the_broker(settings):
+    kafka = settings.model_copy(update={"bus": settings.bus.model_copy(update={
+        "backend": "kafka", "kafka_bootstrap_servers": "127.0.0.1:9"})})
+    report = purge_bus(kafka, NOW)  # nothing to connect to: setup gave the topics retention.ms
+    assert (report.backend, report.messages, report.total) == ("kafka", {}, 0)
+
+
+# --- threatline purge -------------------------------------------------------------------------------
+
+
+def purge_cli(*args: str):
+    return CliRunner().invoke(app, ["purge", *args, "--config", str(DEFAULT_CONFIG)])
+
+
+def cell(output: str, row: str) -> str:
+    """The last column of a row of the rich table."""
+    [line] = [line for line in output.splitlines() if row in line]
+    return [c.strip() for c in line.split("│") if c.strip()][-1]
+
+
+def counts(output: str) -> dict[str, str]:
+    return {row: cell(output, row) for row in ("dismissed items", "actioned items", "alert excerpts",
+                                               "bus messages", "tip threads")}
+
+
+def test_purge_cli_dry_run_reports_and_real_run_deletes(settings, monkeypatch):
+    """On the real clock: NOW and eight days before it are long past today too."""
+    item_id, kept_id = seed_embedded(settings)
+    seed_bus(settings, monkeypatch)
+    before = bus_messages(settings)
+
+    dry = purge_cli("--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing deleted" in dry.stdout and "would go" in dry.stdout
+    assert counts(dry.stdout) == {"dismissed items": "1", "actioned items": "0", "alert excerpts": "0",
+                                  "bus messages": "4", "tip threads": "not counted"}
+    assert "2 bus message(s) would go before every consumer had read them" in dry.stdout
+    store = EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
+    try:
+        assert store.get_item(item_id) is not None and not purges(store, item_id)
+    finally:
+        store.close()
+    threads = thread_store(settings, NOW)
+    assert threads.count() == 1
+    threads.close()
+    assert bus_messages(settings) == before
+
+    real = purge_cli()
+    assert real.exit_code == 0, real.output
+    assert "dry run" not in real.stdout and "deleted" in real.stdout
+    assert counts(real.stdout) == {"dismissed items": "1", "actioned items": "0", "alert excerpts": "0",
+                                   "bus messages": "4", "tip threads": "1"}
+    store = EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
+    try:
+        assert store.get_item(item_id) is None and store.get_item(kept_id) is not None
+    finally:
+        store.close()
+    threads = thread_store(settings, NOW)
+    assert threads.count() == 0
+    threads.close()
+    assert sum(bus_messages(settings).values()) == 1
+
+
+def assert_one_line_exit_1(result, *needles: str) -> None:
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("purge failed: ")
+    for needle in needles:
+        assert needle in line, line
+
+
+def test_purge_cli_store_down_is_one_line_exit_1_and_threads_still_go(settings, monkeypatch):
+    seed_embedded(settings)
+    monkeypatch.setenv("THREATLINE_STORE__BACKEND", "elasticsearch")
+    monkeypatch.setenv("THREATLINE_STORE__ELASTICSEARCH_HOSTS", '["http://127.0.0.1:9"]')
+    monkeypatch.setenv("THREATLINE_STORE__ELASTICSEARCH_TIMEOUT_S", "2")
+    assert_one_line_exit_1(purge_cli(), "127.0.0.1:9")
+    threads = thread_store(settings, NOW)
+    assert threads.count() == 0
+    threads.close()
+
+
+def test_purge_cli_unreadable_thread_store_is_one_line_exit_1_and_items_still_go(settings):
+    item_id, _ = seed_embedded(settings)
+    (settings.data_dir / settings.tipline.threads_file).write_bytes(b"this is not a database" * 100)
+    assert_one_line_exit_1(purge_cli(), "tip threads", settings.tipline.threads_file)
+    store = EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
+    try:
+        assert store.get_item(item_id) is None
+    finally:
+        store.close()
+
+
 def prefect_env(settings, tmp_path) -> dict[str, str]:
     # Importing Prefect writes to its home: a child process with its own keeps tests off ~/.prefect.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "THREATLINE_"))}
@@ -481,6 +630,7 @@ def test_purge_flow_runs_under_prefect(settings, tmp_path):
     dry_run, real = runs
     assert dry_run["items"]["dry_run"] and dry_run["items"]["total"] == 1 and dry_run["threads"] is None
     assert real["items"]["purged"] == {"dismissed": 1, "actioned": 0} and real["threads"] == 1
+    assert real["bus"]["backend"] == "embedded" and real["bus"]["total"] == 0  # no bus file here
     store = EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
     try:
         assert store.get_item(item_id) is None and store.get_item(kept_id) is not None
