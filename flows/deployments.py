@@ -165,7 +165,7 @@ def deployment_name(source: str) -> str:
 def serve_all(settings: Settings) -> None:
     """Stages, ingestion, the daily purge and the tip line until SIGTERM/Ctrl-C; Prefect's runner
     then stops its runs."""
-    with prefect_api(settings), tipline_in_background(settings):
+    with prefect_api(settings), tipline_in_background(settings), review_in_background(settings):
         from prefect import serve
 
         serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
@@ -185,3 +185,16 @@ def tipline_in_background(settings: Settings):
         with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
             log.info("tip line on %s/", url)
             yield url
+
+
+@contextmanager
+def review_in_background(settings: Settings):
+    """The review server in a thread of this process: acknowledge links must work whenever pages go out."""
+    from pipeline.bootstrap import runtime
+    from pipeline.review.app import create_review_app
+    from pipeline.tipline.server import in_background
+
+    with runtime(settings) as rt, in_background(create_review_app(rt), settings.review.host, settings.review.port,
+                                                name="the review server") as url:
+        log.info("review server on %s/", url)
+        yield url

@@ -93,6 +93,12 @@ class StagesConfig(_Section):
     backoff_max_s: float = Field(default=30.0, gt=0)
 
 
+def _check_networks(value: list[str]) -> list[str]:
+    for entry in value:
+        ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+    return value
+
+
 class AlertsConfig(_Section):
     # Who is paged comes from two files beside this one (docs/alerts.md): the rules decide the
     # roles, the roster who holds them now and how to reach them. Channels are configuration.
@@ -118,6 +124,17 @@ class ReviewConfig(_Section):
     # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
+    # Forged or garbled acknowledge links per client per window (then 429). Genuine links are
+    # never limited: a refused acknowledgement would keep a P1 escalating.
+    bad_link_limit: int = Field(default=20, ge=1)
+    window_s: float = Field(default=300.0, gt=0, le=900)
+    # As tipline.trusted_proxies: reverse proxies whose X-Forwarded-For names the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
 
 
 class IngestConfig(_Section):
@@ -151,9 +168,7 @@ class TiplineConfig(_Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
-        return value
+        return _check_networks(value)
 
 
 class KibanaConfig(_Section):

@@ -590,6 +590,7 @@ settings = load_settings(sys.argv[1])
 served = []
 d.prefect_api = lambda s: nullcontext()
 d.tipline_in_background = lambda s: nullcontext()
+d.review_in_background = lambda s: nullcontext()
 prefect.serve = lambda *deployments, **kw: served.extend(deployments)
 d.serve_all(settings)
 [purge] = [x for x in served if x.flow_name == "purge-expired"]
