@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from pipeline.alerts.pager import Pager, PagerPolicy
 from pipeline.bus import TOPICS, Bus
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings
 from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.verdict import Classifier, Thresholds
 from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
@@ -71,8 +71,12 @@ def build_pager(settings: Settings, store: Store, **overrides) -> Pager:
 
     a = settings.alerts
     schools = school_names(settings.config_path(settings.classify.schools_file))
+    try:
+        secrets = ack_secrets(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     policy = PagerPolicy(
-        ack_secrets=ack_secrets(settings), console_url=a.console_url,
+        ack_secrets=secrets, console_url=a.console_url,
         ack_link_ttl=timedelta(seconds=a.ack_link_ttl_s), dedup_window=timedelta(seconds=a.dedup_window_s),
         unreached_retry=timedelta(seconds=a.unreached_retry_s),
         delivery_retries=a.delivery_retries, delivery_backoff_s=a.delivery_backoff_s)

@@ -119,6 +119,14 @@ class AlertsConfig(_Section):
     unreached_retry_s: int = Field(default=60, ge=10)
     sweep_interval_s: int = Field(default=30, ge=5, le=300)    # escalation sweep deployment
 
+    @field_validator("console_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        from pipeline.alerts.ack import ack_url
+
+        ack_url(value, "t")  # ValueError names the problem; better at start-up than at the first page
+        return value
+
 
 class ReviewConfig(_Section):
     # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).

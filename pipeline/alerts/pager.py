@@ -23,7 +23,7 @@ from pipeline.alerts.roster import Person, Roster
 from pipeline.alerts.rules import RoutingRules
 from pipeline.schema import (
     OPEN_ALERT_STATUSES, SEVERITY_RANK, Alert, AlertEvent, ReviewEvent, ScoredItem, alert_document,
-    audit_document, utcnow,
+    audit_document, stable_id, utcnow,
 )
 from pipeline.store import ConflictError, NotFound, Store, StoreUnavailable
 
@@ -231,38 +231,46 @@ class Pager:
     def acknowledge(self, alert_id: str, by: str, *, via: str, role: str | None = None) -> Acknowledgement:
         """Stop the escalation of ``alert_id``: ``by`` (a roster id or console user) has it.
         Records the time to acknowledge, marks the item acknowledged if still open, and audits.
-        NotFound when there is no such alert."""
+        A merged repeat acknowledges the alert it was merged into. NotFound for unknown alerts."""
         now = self.clock()
-        before = self._load(alert_id)
-        if before.status == "acknowledged":
-            return Acknowledgement(before, already=True)
+        alert = self._load(alert_id)
+        if alert.status == "merged" and alert.merged_into:
+            alert = self._load(alert.merged_into)
+        won = False
 
-        def ack(alert: Alert) -> Alert:
-            if alert.status == "acknowledged":
-                return alert
+        def ack(current: Alert) -> Alert:
+            nonlocal won
+            won = current.status != "acknowledged"  # the last call is the one that was stored
+            if not won:
+                return current
             event = AlertEvent(at=now, event="acknowledged", by=by, detail=f"via {via}")
-            return alert.model_copy(update={
+            # max(0): the acknowledging process's clock may be behind the alert stage's.
+            waited = max(0.0, round((now - current.created_at).total_seconds(), 3))
+            return current.model_copy(update={
                 "status": "acknowledged", "acknowledged_at": now, "acknowledged_by": by, "escalate_at": None,
-                "time_to_ack_s": round((now - alert.created_at).total_seconds(), 3),
-                "history": [*alert.history, event], "updated_at": now})
+                "time_to_ack_s": waited, "history": [*current.history, event], "updated_at": now})
 
-        after = self._update(alert_id, ack)
-        if after.acknowledged_by != by or after.acknowledged_at != now:
-            return Acknowledgement(after, already=True)  # someone else won the race
-        self._mark_item_acknowledged(after, by, now)
+        after = self._update(alert.id, ack)
+        # Both steps are idempotent and run on every acknowledgement, so a failure after the alert
+        # was marked is repaired by the retry that then finds it "already" acknowledged.
+        self._mark_item_acknowledged(after)
+        person = self.roster.people.get(after.acknowledged_by or "")
         self.store.append_audit([audit_document(ReviewEvent(
-            item_id=after.item_id, actor=by, role=role or after.role, action="acknowledge", at=now,
+            id=stable_id("acknowledge", after.id), item_id=after.item_id, actor=after.acknowledged_by or by,
+            role=role or (person.roles[0] if person else after.role), action="acknowledge",
+            at=after.acknowledged_at or now,
             details={"alert_id": after.id, "via": via, "time_to_ack_s": after.time_to_ack_s}))])
-        return Acknowledgement(after, already=False)
+        return Acknowledgement(after, already=not won)
 
-    def _mark_item_acknowledged(self, alert: Alert, by: str, now: datetime) -> None:
+    def _mark_item_acknowledged(self, alert: Alert) -> None:
         for _ in range(UPDATE_ATTEMPTS):
             item = self.store.get_item(alert.item_id)
             if item is None or (item.doc.get("review") or {}).get("status") != "open":
                 return  # not indexed yet, or a reviewer has moved it on already
             try:
-                self.store.update_review(alert.item_id, {"status": "acknowledged", "updated": now.isoformat(),
-                                                          "updated_by": by}, item.version)
+                self.store.update_review(alert.item_id, {
+                    "status": "acknowledged", "updated": (alert.acknowledged_at or self.clock()).isoformat(),
+                    "updated_by": alert.acknowledged_by}, item.version)
                 return
             except ConflictError:
                 continue

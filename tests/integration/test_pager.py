@@ -16,7 +16,7 @@ from pipeline.alerts.roster import load_roster
 from pipeline.alerts.rules import load_rules
 from pipeline.config import DEFAULT_CONFIG
 from pipeline.nlp.gazetteer import school_names
-from pipeline.schema import ScoredItem
+from pipeline.schema import ScoredItem, item_document
 from pipeline.store import NotFound
 from pipeline.store.embedded import EmbeddedStore
 
@@ -232,7 +232,7 @@ def test_acknowledging_stops_escalation_and_is_recorded(make_pager, mail_and_hoo
     build, store, clock = make_pager
     pager = build()
     flagged = item(40)
-    store.index_items([__import__("pipeline.schema", fromlist=["item_document"]).item_document(flagged)])
+    store.index_items([item_document(flagged)])
     [alert] = pager.page(flagged)
     clock.advance(95)
 
@@ -302,3 +302,39 @@ def test_nobody_reachable_is_retried_until_someone_is(make_pager, mail_and_hooks
     assert (doc["status"], doc["person"]) == ("sent", "reyes")
     assert [h["event"] for h in doc["history"]][-2:] == ["retry", "sent"]
     assert len(mailbox.to("reyes@example.org")) == 1
+
+
+def test_acknowledging_a_merged_repeat_acknowledges_the_open_alert(make_pager, mail_and_hooks):
+    build, store, clock = make_pager
+    pager = build()
+    [first] = pager.page(item(70))
+    pager.page(item(71))
+    [repeat] = store.search_alerts(item_id="item-71")
+    clock.advance(30)
+    ack = pager.acknowledge(repeat.id, "reyes", via="console")
+    assert ack.alert.id == first.id and store.get_alert(first.id).doc["status"] == "acknowledged"
+
+
+def test_a_slow_clock_never_records_a_negative_time_to_acknowledge(make_pager, mail_and_hooks):
+    build, store, clock = make_pager
+    [alert] = build().page(item(72))
+    clock.advance(-5)  # the acknowledging process's clock is behind
+    assert build().acknowledge(alert.id, "reyes", via="link").alert.time_to_ack_s == 0.0
+
+
+def test_the_audit_record_is_written_even_when_a_first_attempt_failed_after_the_ack(make_pager, mail_and_hooks,
+                                                                                     monkeypatch):
+    build, store, clock = make_pager
+    flagged = item(73)
+    store.index_items([item_document(flagged)])
+    pager = build()
+    [alert] = pager.page(flagged)
+    monkeypatch.setattr(store, "append_audit", lambda docs: (_ for _ in ()).throw(RuntimeError("audit down")))
+    with pytest.raises(RuntimeError):
+        pager.acknowledge(alert.id, "patel", via="link")
+    monkeypatch.undo()
+    retry = pager.acknowledge(alert.id, "patel", via="link")
+    assert retry.already and retry.alert.acknowledged_by == "patel"
+    [audit] = store.audit_for(flagged.id)
+    assert (audit["user"]["name"], audit["user"]["roles"]) == ("patel", ["sro"])
+    assert pager.acknowledge(alert.id, "patel", via="link").already and len(store.audit_for(flagged.id)) == 1

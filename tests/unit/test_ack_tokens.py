@@ -169,7 +169,7 @@ def test_error_message_does_not_repeat_the_token():
 
 # --- secrets -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("weak", ["change-me", SecretStr("change-me"), b"change-me", AlertsConfig().ack_secret])
+@pytest.mark.parametrize("weak", ["change-me", SecretStr("change-me"), b"change-me"])
 def test_default_secret_is_refused_everywhere(weak):
     for call in (lambda: sign(ALERT, "reyes", EXPIRES, weak), lambda: verify(token(), weak, NOW),
                  lambda: verify(token(), [SECRET, weak], NOW), lambda: check_secret(weak)):
@@ -273,3 +273,28 @@ def test_round_trip_for_any_ids_and_expiry(alert, person, seconds):
     expires = datetime.fromtimestamp(seconds, UTC)
     claim = verify(sign(alert, person, expires, SECRET), SECRET, expires - timedelta(seconds=1))
     assert claim == AckClaim(alert, person, expires)
+
+
+def test_unset_secret_is_generated_once_per_install_and_kept_private(tmp_path):
+    from pipeline.alerts.ack_secret import SECRET_FILE, ack_secrets
+    from pipeline.config import DEFAULT_CONFIG, load_settings
+
+    settings = load_settings(DEFAULT_CONFIG)
+    assert AlertsConfig().ack_secret is None
+    mine = settings.model_copy(update={"general": settings.general.model_copy(update={"data_dir": tmp_path})})
+    first, again = ack_secrets(mine), ack_secrets(mine)
+    assert first == again and len(first) == 1 and len(first[0]) >= 32
+    assert (tmp_path / SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    other = mine.model_copy(update={"general": mine.general.model_copy(update={"data_dir": tmp_path / "other"})})
+    assert ack_secrets(other) != first  # installs never share a generated secret
+
+
+def test_a_weak_configured_secret_stops_the_pager_with_a_config_error(tmp_path):
+    from pipeline.bootstrap import build_pager
+    from pipeline.config import DEFAULT_CONFIG, ConfigError, load_settings
+
+    settings = load_settings(DEFAULT_CONFIG)
+    weak = settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"ack_secret": SecretStr("change-me")}),
+                                       "general": settings.general.model_copy(update={"data_dir": tmp_path})})
+    with pytest.raises(ConfigError, match="change-me"):
+        build_pager(weak, store=None)
