@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import apprise  # noqa: E402
 import httpx  # noqa: E402
 import yaml  # noqa: E402
 from servers_osmem import es_client, osmem_server  # noqa: E402
 from servers_tansu import tansu_broker  # noqa: E402
 from smtp_server import smtp_server  # noqa: E402
 
+from pipeline.alerts.delivery import apprise_notify  # noqa: E402
 from pipeline.bootstrap import Runtime, build_bus  # noqa: E402
 from pipeline.config import DEFAULT_CONFIG, Settings, load_settings  # noqa: E402
 from pipeline.store.elasticsearch import ElasticsearchStore  # noqa: E402
@@ -106,18 +106,18 @@ def _runtime(s: Settings, open_store, stop: threading.Event):
         rt.close()
 
 
-def measure(url: str, mailbox, tips: int, gap_s: float) -> tuple[list[float], int]:
+def measure(url: str, mailbox, tips: int, gap_s: float, first: int = 0, wait_s: float = 60) -> tuple[list[float], int]:
     """Seconds from each POST to its page reaching the SMTP server; the count that never came."""
     sent: dict[str, float] = {}
     with httpx.Client(base_url=url, timeout=30) as http:
-        for i in range(tips):
+        for i in range(first, first + tips):
             started = time.perf_counter()
             response = http.post("/api/tips", json={"message": tip_text(i)})
             response.raise_for_status()
             sent[response.json()["tip_id"]] = started
             time.sleep(gap_s)
     arrived: dict[str, float] = {}
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait_s
     while len(arrived) < len(sent) and time.monotonic() < deadline:
         with mailbox.arrived:
             mailbox.arrived.wait(0.5)
@@ -129,12 +129,12 @@ def measure(url: str, mailbox, tips: int, gap_s: float) -> tuple[list[float], in
 
 
 def floor_s(mail, n: int = 20) -> list[float]:
-    notifier = apprise.Apprise()
-    notifier.add(mail("floor@example.org"))
+    """apprise mailing the server directly, one fresh Apprise per message as the pager does (a
+    reused one waits ~5.5 s on its idle SMTP connection here)."""
     times = []
     for _ in range(n):
         started = time.perf_counter()
-        notifier.notify(title="floor", body="floor")
+        apprise_notify(mail("floor@example.org"), "floor", "floor")
         times.append(time.perf_counter() - started)
     return times
 
@@ -150,9 +150,10 @@ def main() -> None:
     args = parser.parse_args()
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("THREATLINE_")}
-    results: dict[str, tuple[list[float], int]] = {}
+    results: dict[str, tuple[list[float], int, list[float]]] = {}
     with smtp_server() as (mail, mailbox), tempfile.TemporaryDirectory() as tmp, tansu_broker() as kafka, \
             osmem_server() as es_url:
+        floor = floor_s(mail)
         common = {**base, "THREATLINE_ALERTS__ROSTER_FILE": str(roster(Path(tmp) / "roster.yaml", mail)),
                   "THREATLINE_STAGES__POLL_TIMEOUT_S": "0.1", "THREATLINE_TIPLINE__SUBMIT_LIMIT": "100000"}
         setups = {
@@ -168,20 +169,22 @@ def main() -> None:
             data_dir.mkdir()
             s = settings_for({**common, **env, "THREATLINE_GENERAL__DATA_DIR": str(data_dir)})
             with pipeline_running(s, lambda s=s, store=store: store(s)) as url:
-                results[name] = measure(url, mailbox, args.tips, args.gap_ms / 1000)
-        floor = floor_s(mail)
+                # The first page also waits for every consumer to join its group: reported apart.
+                warmup, _ = measure(url, mailbox, 1, 0, first=10_000, wait_s=180)
+                results[name] = (*measure(url, mailbox, args.tips, args.gap_ms / 1000), warmup)
 
     print(f"alert latency: {args.tips} tips through the tip API, one every {args.gap_ms} ms, "
           "POST to the page at the SMTP server")
-    print(f"{'':30}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'missing':>9}{'p95 / floor':>13}")
+    print(f"{'':30}{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'missing':>9}{'p95 / floor':>13}{'first page s':>14}")
     f95 = pct(floor, 95)
     print(f"{'floor (apprise -> SMTP)':30}{pct(floor, 50):>8.3f}{f95:>8.3f}{max(floor):>8.3f}{'':>9}{1:>13.1f}")
-    for name, (latencies, missing) in results.items():
+    for name, (latencies, missing, warmup) in results.items():
+        first = f"{warmup[0]:>14.1f}" if warmup else f"{'never':>14}"
         if not latencies:
-            print(f"{name:30}{'no page arrived':>33}")
+            print(f"{name:30}{'no page arrived':>33}{'':>22}{first}")
             continue
         p95 = pct(latencies, 95)
-        print(f"{name:30}{pct(latencies, 50):>8.3f}{p95:>8.3f}{max(latencies):>8.3f}{missing:>9}{p95 / f95:>13.1f}")
+        print(f"{name:30}{pct(latencies, 50):>8.3f}{p95:>8.3f}{max(latencies):>8.3f}{missing:>9}{p95 / f95:>13.1f}{first}")
     print("targets: p95 <= 2 s embedded, <= 5 s on the stand-ins")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 from typing import Annotated, Optional
 
@@ -81,10 +82,14 @@ def show(alert_id: str, config: ConfigOption = None) -> None:
     """One alert with its history (sent, failed, escalated, acknowledged…)."""
     from pipeline.bootstrap import runtime
 
+    from pipeline.alerts.pager import alert_from_document
+
     with runtime(settings(config)) as rt:
         stored = rt.store.get_alert(alert_id)
-    if stored is None:
-        fail(f"error: no alert {alert_id}", 1)
+        if stored is None:
+            fail(f"error: no alert {alert_id}", 1)
+        rt.pager.record_view(alert_from_document(stored.doc), f"cli:{getpass.getuser()}", via="threatline alerts show",
+                             role="admin")
     d = stored.doc
     console = _console()
     console.print(Text(f"{d['severity']} {d['category']} — {d.get('school') or 'no school matched'} → {d['role']}: "

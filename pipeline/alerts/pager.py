@@ -254,13 +254,23 @@ class Pager:
         # Both steps are idempotent and run on every acknowledgement, so a failure after the alert
         # was marked is repaired by the retry that then finds it "already" acknowledged.
         self._mark_item_acknowledged(after)
-        person = self.roster.people.get(after.acknowledged_by or "")
+        actor = after.acknowledged_by or by
         self.store.append_audit([audit_document(ReviewEvent(
-            id=stable_id("acknowledge", after.id), item_id=after.item_id, actor=after.acknowledged_by or by,
-            role=role or (person.roles[0] if person else after.role), action="acknowledge",
+            id=stable_id("acknowledge", after.id), item_id=after.item_id, actor=actor,
+            role=role or self._role_of(actor, after), action="acknowledge",
             at=after.acknowledged_at or now,
             details={"alert_id": after.id, "via": via, "time_to_ack_s": after.time_to_ack_s}))])
         return Acknowledgement(after, already=not won)
+
+    def record_view(self, alert: Alert, by: str, *, via: str, role: str | None = None) -> None:
+        """Audit that ``by`` was shown the alert's excerpt of a flagged item."""
+        self.store.append_audit([audit_document(ReviewEvent(
+            item_id=alert.item_id, actor=by, role=role or self._role_of(by, alert), action="view", at=self.clock(),
+            details={"alert_id": alert.id, "via": via}))])
+
+    def _role_of(self, person_id: str, alert: Alert) -> str:
+        person = self.roster.people.get(person_id)
+        return person.roles[0] if person else alert.role
 
     def _mark_item_acknowledged(self, alert: Alert) -> None:
         for _ in range(UPDATE_ATTEMPTS):

@@ -135,6 +135,9 @@ def create_review_app(rt: Runtime, *, pager: Pager | None = None,
     async def ack_page(token: str, request: Request):
         claim = claim_of(token, request)
         alert = await run_in_threadpool(load, claim.alert_id)
+        # Opening the link shows a flagged item's words: audited like any read. Mail scanners
+        # open links too, hence "link opened", not "person read".
+        await run_in_threadpool(pager.record_view, alert, claim.person_id, via="ack link opened")
         if alert.status == "acknowledged":
             html = pages.acknowledged(alert, name_of(alert.acknowledged_by), tz, already=True)
         else:

@@ -70,7 +70,10 @@ def test_list_show_sweep_and_ack(paged):
     assert len(recorder.posts_for(alert.id)) == 2 and "ESCALATED" in recorder.bodies[-1]["message"]
 
     shown = invoke("alerts", "show", alert.id)
-    assert shown.exit_code == 0
+    assert shown.exit_code == 0 and "bringing a gun to lincoln" in shown.output
+    with runtime(load_settings(DEFAULT_CONFIG)) as rt:
+        [view] = [r for r in rt.store.audit_for("item-cli") if r["event"]["action"] == "view"]
+    assert view["user"]["name"].startswith("cli:") and view["details"]["alert_id"] == alert.id
     assert [e for e in ("sent", "escalated") if e in shown.output] == ["sent", "escalated"]
 
     acked = invoke("alerts", "ack", alert.id, "--by", "dispatch-jones")

@@ -53,6 +53,8 @@ def test_get_shows_the_alert_and_acknowledges_nothing(rt, pager, sent, client):
     assert "set-cookie" not in r.headers
     client.get(path)  # a link scanner, then a preview
     assert_unchanged(rt, alert)
+    views = [r for r in rt.store.audit_for("item-ack-1") if r["event"]["action"] == "view"]
+    assert [(v["user"]["name"], v["details"]["via"]) for v in views] == [("reyes", "ack link opened")] * 2
     assert rt.store.get_item("item-ack-1").doc["review"]["status"] == "open"
 
 
