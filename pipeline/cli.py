@@ -153,3 +153,4 @@ def fail(line: str, code: int) -> NoReturn:
 
 # Registers their commands on `app`; heavy imports stay inside the commands.
 from pipeline import cli_ingest, cli_kibana, cli_models, cli_serve  # noqa: E402,F401
+from pipeline import cli_digest  # noqa: E402,F401
