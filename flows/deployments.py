@@ -157,20 +157,38 @@ def purge_deployments(settings: Settings) -> list:
     ]
 
 
+def digest_deployments(settings: Settings) -> list:
+    """The daily digest per school at ``alerts.digest_time`` in the district's time zone."""
+    from prefect.schedules import Cron
+
+    from flows.digest import daily_digest
+
+    hour, minute = settings.alerts.digest_time.split(":")
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [
+        daily_digest.to_deployment(
+            name="daily-digest",
+            schedules=[Cron(f"{int(minute)} {int(hour)} * * *", timezone=settings.general.timezone)],
+            concurrency_limit=_one_at_a_time(),
+            parameters={"config_path": config_path},
+            tags=["threatline", "alerts"],
+        )
+    ]
+
+
 def deployment_name(source: str) -> str:
     # Prefect refuses "/" and a few other characters in names; source names may hold ":".
     return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
 
 
 def serve_all(settings: Settings) -> None:
-    """Stages, ingestion, the daily purge and the tip line until SIGTERM/Ctrl-C; Prefect's runner
-    then stops its runs."""
+    """Stages, the escalation sweep, ingestion, the daily purge and digest, the tip line and the
+    review server until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
     with prefect_api(settings), tipline_in_background(settings), review_in_background(settings):
         from prefect import serve
 
         serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
-              *purge_deployments(settings),
-              print_starting_message=True)
+              *purge_deployments(settings), *digest_deployments(settings), print_starting_message=True)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +119,16 @@ class AlertsConfig(_Section):
     # A page that reached nobody is tried down the whole chain again this often.
     unreached_retry_s: int = Field(default=60, ge=10)
     sweep_interval_s: int = Field(default=30, ge=5, le=300)    # escalation sweep deployment
+    digest_time: str = "07:00"  # local 'HH:MM' (general.timezone) of the daily digest
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _hhmm(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 07:00 as the number 420
+            raise ValueError("YAML read this time as a number; quote it, e.g. '07:00'")
+        if not (isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value)):
+            raise ValueError("want a local time 'HH:MM' from 00:00 to 23:59")
+        return value
 
     @field_validator("console_url")
     @classmethod
