@@ -1,6 +1,6 @@
 """Who is on duty for a role at a school, and who comes next when they do not answer.
 
-Read from ``config/roster.yaml`` (see docs/alerts-roster.md). Everything here is pure: each lookup
+Read from ``config/roster.yaml`` (see docs/alerts.md). Everything here is pure: each lookup
 takes the instant as an argument, nothing reads the clock and nothing sends anything.
 
 Time rules, shared by weekly shifts and overrides:

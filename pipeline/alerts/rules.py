@@ -1,4 +1,4 @@
-"""Which roles hear about a flagged item, from ``config/alert_rules.yaml`` (docs/alerts-roster.md).
+"""Which roles hear about a flagged item, from ``config/alert_rules.yaml`` (docs/alerts.md).
 
 Rules are read top to bottom and the first one that matches decides; an item no rule matches
 goes nowhere. The roster (roster.py) then says which person holds each role right now.
