@@ -257,17 +257,22 @@ def resolve_config_path(path: str | Path | None) -> Path:
     return local if local.exists() else DEFAULT_CONFIG
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read the YAML file and the environment; raise ConfigError with one line per problem."""
-    config_file = resolve_config_path(path)
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; ConfigError naming the file (and line) when it is missing or broken."""
     try:
-        raw = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{config_file}: file not found") from None
+        raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{config_file}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the YAML file and the environment; raise ConfigError with one line per problem."""
+    config_file = resolve_config_path(path)
+    raw = read_yaml(config_file) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_file}: top level must be a mapping of sections")
     try:

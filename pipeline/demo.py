@@ -16,7 +16,6 @@ from rich.text import Text
 
 from pipeline.alerts.inbox import webhook_server
 from pipeline.bootstrap import STAGE_NAMES, runtime
-from pipeline.bus import OutMessage
 from pipeline.config import Settings
 from pipeline.schema import SEVERITY_RANK, RawPost, Tip
 from pipeline.store import ItemQuery, StoredDoc

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, read_yaml
 
 Role = Literal["sro", "counselor", "admin"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -272,17 +271,6 @@ def parse_roster(raw: Any, known_schools: Iterable[str], *, source: str = "roste
 # What names an entry in messages, besides its index.
 _HINTS = {"people": lambda e: e.get("id"), "shifts": lambda e: e.get("person"),
           "overrides": lambda e: e.get("note") or e.get("role"), "escalation": lambda e: e.get("role")}
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
 def describe_validation_error(source: str, raw: dict, exc: ValidationError,

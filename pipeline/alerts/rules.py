@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from pipeline.alerts.roster import Role, describe_validation_error, read_yaml
-from pipeline.config import ConfigError
+from pipeline.alerts.roster import Role, describe_validation_error
+from pipeline.config import ConfigError, read_yaml
 from pipeline.schema import Category, Severity
 
 CATEGORIES: tuple[str, ...] = get_args(Category)

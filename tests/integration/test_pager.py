@@ -18,7 +18,6 @@ from pipeline.config import DEFAULT_CONFIG
 from pipeline.nlp.gazetteer import school_names
 from pipeline.schema import ScoredItem, item_document
 from pipeline.store import NotFound
-from pipeline.store.embedded import EmbeddedStore
 
 CONFIG = DEFAULT_CONFIG.parent
 SCHOOLS = school_names(CONFIG / "schools.yaml")
@@ -74,10 +73,10 @@ def mail_and_hooks():
 
 
 @pytest.fixture
-def make_pager(tmp_path, mail_and_hooks):
+def make_pager(tmp_path, mail_and_hooks, store_factory):
+    """A pager on each store adapter (embedded; Elasticsearch on osmem)."""
     mail, _, hook, _ = mail_and_hooks
-    store = EmbeddedStore(tmp_path / "store.sqlite3")
-    store.setup()
+    store = store_factory()
     clock = Clock(START)
 
     def build(edit=lambda roster: roster, **policy) -> Pager:
@@ -88,7 +87,6 @@ def make_pager(tmp_path, mail_and_hooks):
                      clock=clock, sleep=lambda s: None)
 
     yield build, store, clock
-    store.close()
 
 
 def item(n: int, *, category="violence", severity="P1", author="kid1", school=LINCOLN, text=None, **extra) -> ScoredItem:
