@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pipeline.alerts.pager import Pager, PagerPolicy
+from pipeline.alerts.roster import Roster
 from pipeline.bus import TOPICS, Bus
 from pipeline.config import ConfigError, Settings
 from pipeline.nlp.lexicon import LexiconClassifier
@@ -59,18 +60,29 @@ def build_classifier(settings: Settings) -> Classifier:
     )
 
 
+def district_schools(settings: Settings) -> list[str]:
+    """School names as rosters, rules and the tip form spell them (the gazetteer's ``name``)."""
+    from pipeline.nlp.gazetteer import school_names
+
+    return school_names(settings.config_path(settings.classify.schools_file))
+
+
+def build_roster(settings: Settings) -> Roster:
+    from pipeline.alerts.roster import load_roster
+
+    return load_roster(settings.config_path(settings.alerts.roster_file), district_schools(settings),
+                       default_timezone=settings.general.timezone)
+
+
 def build_pager(settings: Settings, store: Store, **overrides) -> Pager:
     """The pager with the configured roster and rules; ``overrides`` (clock, notify, sleep) are
     for tests and benchmarks."""
     from datetime import timedelta
 
     from pipeline.alerts.ack_secret import ack_secrets
-    from pipeline.alerts.roster import load_roster
     from pipeline.alerts.rules import load_rules
-    from pipeline.nlp.gazetteer import school_names
 
     a = settings.alerts
-    schools = school_names(settings.config_path(settings.classify.schools_file))
     try:
         secrets = ack_secrets(settings)
     except ValueError as exc:
@@ -80,8 +92,8 @@ def build_pager(settings: Settings, store: Store, **overrides) -> Pager:
         ack_link_ttl=timedelta(seconds=a.ack_link_ttl_s), dedup_window=timedelta(seconds=a.dedup_window_s),
         unreached_retry=timedelta(seconds=a.unreached_retry_s),
         delivery_retries=a.delivery_retries, delivery_backoff_s=a.delivery_backoff_s)
-    return Pager(store, load_roster(settings.config_path(a.roster_file), schools, default_timezone=settings.general.timezone),
-                 load_rules(settings.config_path(a.rules_file), schools), policy, **overrides)
+    return Pager(store, build_roster(settings), load_rules(settings.config_path(a.rules_file), district_schools(settings)),
+                 policy, **overrides)
 
 
 @dataclass

@@ -31,13 +31,10 @@ def on_duty(school: Annotated[Optional[str], typer.Option("--school", help="a sc
                                                       "2026-12-24T22:00-06:00 (default: now)")] = None,
             config: ConfigOption = None) -> None:
     """Who would be paged, in chain order, per role."""
-    from pipeline.alerts.roster import load_roster
-    from pipeline.nlp.gazetteer import school_names
+    from pipeline.bootstrap import build_roster
     from pipeline.schema import utcnow
 
-    s = settings(config)
-    roster = load_roster(s.config_path(s.alerts.roster_file), school_names(s.config_path(s.classify.schools_file)),
-                         default_timezone=s.general.timezone)
+    roster = build_roster(settings(config))
     try:
         when = datetime.fromisoformat(at) if at else utcnow()
     except ValueError:

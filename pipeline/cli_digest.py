@@ -24,13 +24,14 @@ def digest(
     config: ConfigOption = None,
 ) -> None:
     """The daily digest per school now: print it, or mail it with --send and print who got it."""
-    from pipeline.alerts.digest_send import prepare, school_names
+    from pipeline.alerts.digest_send import prepare
+    from pipeline.bootstrap import district_schools
     from pipeline.alerts.digest_send import send as send_digests
     from pipeline.bootstrap import build_store
     from pipeline.schema import utcnow
 
     s = settings(config)
-    if school is not None and school not in (names := school_names(s)):
+    if school is not None and school not in (names := district_schools(s)):
         fail(f"error: unknown school {school!r}; known: {', '.join(names)}", 2)
     now = utcnow()
     try:

@@ -21,11 +21,11 @@ import apprise
 
 from pipeline.alerts.delivery import Notify, deliver
 from pipeline.alerts.digest import OPEN_STATUSES, Digest, build_digests
-from pipeline.alerts.roster import ROLES, Person, Roster, load_roster
+from pipeline.alerts.roster import ROLES, Person, Roster
+from pipeline.bootstrap import build_roster, district_schools
 from pipeline.config import Settings
 from pipeline.schema import ReviewEvent, audit_document, utcnow
 from pipeline.store import ItemQuery, Store, StoredDoc, StoreError
-from pipeline.tipline.validation import Schools
 
 log = logging.getLogger("threatline.digest")
 
@@ -65,10 +65,6 @@ class DigestReport:
 
 
 # --- what to send --------------------------------------------------------------------------------
-
-def school_names(settings: Settings) -> list[str]:
-    return Schools.from_file(settings.config_path(settings.classify.schools_file)).names
-
 
 def fetch_items(store: Store, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
     """Every item a digest may list: every P3 item and every open or escalated one.
@@ -161,12 +157,11 @@ def recipients(roster: Roster, school: str | None, now: datetime) -> list[Person
 
 def prepare(settings: Settings, store: Store, now: datetime, *, school: str | None = None) -> list[Planned]:
     """The digests to send now and who gets each. ``school`` limits it to that school's digest."""
-    names = school_names(settings)
+    names = district_schools(settings)
     if school is not None and school not in names:
         raise ValueError(f"unknown school {school!r} (known: {', '.join(names)})")
     # The roster first: a broken roster fails before the store is read.
-    roster = load_roster(settings.config_path(settings.alerts.roster_file), names,
-                         default_timezone=settings.general.timezone)
+    roster = build_roster(settings)
     digests = build_digests(fetch_items(store), now, settings.general.timezone, names)
     if school is not None:
         digests = [d for d in digests if d.school == school]
