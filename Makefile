@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_bulk.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/alert_latency.py
 
 clean:
 	rm -rf $(VENV) data

@@ -104,6 +104,17 @@ def stage_deployments(settings: Settings) -> list:
     ]
 
 
+def alert_deployments(settings: Settings) -> list:
+    """The escalation sweep, on its own short interval: a P1 waits at most one interval too long."""
+    from flows.alerts import escalate_alerts
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [escalate_alerts.to_deployment(
+        name="escalate-alerts", interval=timedelta(seconds=settings.alerts.sweep_interval_s),
+        concurrency_limit=_one_at_a_time(), parameters={"config_path": config_path},
+        tags=["threatline", "alerts"])]
+
+
 def ingest_deployments(settings: Settings) -> list:
     """One deployment per enabled source, on that source's own interval."""
     from flows.ingest import ingest_public_posts
@@ -124,17 +135,60 @@ def ingest_deployments(settings: Settings) -> list:
     ]
 
 
+# 03:15 local time: after the school day's reviews, before the next one starts.
+PURGE_CRON = "15 3 * * *"
+
+
+def purge_deployments(settings: Settings) -> list:
+    """The daily retention purge (flagged items by class, tip threads)."""
+    from prefect.schedules import Cron
+
+    from flows.purge import purge_expired
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [
+        purge_expired.to_deployment(
+            name="purge-expired-daily",
+            schedules=[Cron(PURGE_CRON, timezone=settings.general.timezone)],
+            concurrency_limit=_one_at_a_time(),
+            parameters={"config_path": config_path, "dry_run": False},
+            tags=["threatline", "retention"],
+        )
+    ]
+
+
+def digest_deployments(settings: Settings) -> list:
+    """The daily digest per school at ``alerts.digest_time`` in the district's time zone."""
+    from prefect.schedules import Cron
+
+    from flows.digest import daily_digest
+
+    hour, minute = settings.alerts.digest_time.split(":")
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [
+        daily_digest.to_deployment(
+            name="daily-digest",
+            schedules=[Cron(f"{int(minute)} {int(hour)} * * *", timezone=settings.general.timezone)],
+            concurrency_limit=_one_at_a_time(),
+            parameters={"config_path": config_path},
+            tags=["threatline", "alerts"],
+        )
+    ]
+
+
 def deployment_name(source: str) -> str:
     # Prefect refuses "/" and a few other characters in names; source names may hold ":".
     return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
 
 
 def serve_all(settings: Settings) -> None:
-    """Stages, ingestion and the tip line until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
-    with prefect_api(settings), tipline_in_background(settings):
+    """Stages, the escalation sweep, ingestion, the daily purge and digest, the tip line and the
+    review server until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
+    with prefect_api(settings), tipline_in_background(settings), review_in_background(settings):
         from prefect import serve
 
-        serve(*stage_deployments(settings), *ingest_deployments(settings), print_starting_message=True)
+        serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
+              *purge_deployments(settings), *digest_deployments(settings), print_starting_message=True)
 
 
 @contextmanager
@@ -149,3 +203,16 @@ def tipline_in_background(settings: Settings):
         with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
             log.info("tip line on %s/", url)
             yield url
+
+
+@contextmanager
+def review_in_background(settings: Settings):
+    """The review server in a thread of this process: acknowledge links must work whenever pages go out."""
+    from pipeline.bootstrap import runtime
+    from pipeline.review.app import create_review_app
+    from pipeline.tipline.server import in_background
+
+    with runtime(settings) as rt, in_background(create_review_app(rt), settings.review.host, settings.review.port,
+                                                name="the review server") as url:
+        log.info("review server on %s/", url)
+        yield url

@@ -11,9 +11,10 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pipeline.alerts.dispatch import Dispatcher
+from pipeline.alerts.pager import Pager, PagerPolicy
+from pipeline.alerts.roster import Roster
 from pipeline.bus import TOPICS, Bus
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings
 from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.verdict import Classifier, Thresholds
 from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
@@ -59,6 +60,42 @@ def build_classifier(settings: Settings) -> Classifier:
     )
 
 
+def district_schools(settings: Settings) -> list[str]:
+    """School names as rosters, rules and the tip form spell them (the gazetteer's ``name``)."""
+    from pipeline.nlp.gazetteer import school_names
+
+    return school_names(settings.config_path(settings.classify.schools_file))
+
+
+def build_roster(settings: Settings) -> Roster:
+    from pipeline.alerts.roster import load_roster
+
+    return load_roster(settings.config_path(settings.alerts.roster_file), district_schools(settings),
+                       default_timezone=settings.general.timezone)
+
+
+def build_pager(settings: Settings, store: Store, **overrides) -> Pager:
+    """The pager with the configured roster and rules; ``overrides`` (clock, notify, sleep) are
+    for tests and benchmarks."""
+    from datetime import timedelta
+
+    from pipeline.alerts.ack_secret import ack_secrets
+    from pipeline.alerts.rules import load_rules
+
+    a = settings.alerts
+    try:
+        secrets = ack_secrets(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    policy = PagerPolicy(
+        ack_secrets=secrets, console_url=a.console_url,
+        ack_link_ttl=timedelta(seconds=a.ack_link_ttl_s), dedup_window=timedelta(seconds=a.dedup_window_s),
+        unreached_retry=timedelta(seconds=a.unreached_retry_s),
+        delivery_retries=a.delivery_retries, delivery_backoff_s=a.delivery_backoff_s)
+    return Pager(store, build_roster(settings), load_rules(settings.config_path(a.rules_file), district_schools(settings)),
+                 policy, **overrides)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -66,12 +103,19 @@ class Runtime:
     store: Store
     stop: threading.Event = field(default_factory=threading.Event)
     _classifier: Classifier | None = None
+    _pager: Pager | None = None
 
     @property
     def classifier(self) -> Classifier:
         if self._classifier is None:
             self._classifier = build_classifier(self.settings)
         return self._classifier
+
+    @property
+    def pager(self) -> Pager:
+        if self._pager is None:
+            self._pager = build_pager(self.settings, self.store)
+        return self._pager
 
     def setup(self) -> None:
         self.bus.setup([self.settings.topic(t) for t in TOPICS])
@@ -84,8 +128,7 @@ class Runtime:
         if name == "index":
             return IndexStage(self.store, topic)
         if name == "alert":
-            return AlertStage(self.store, Dispatcher(self.settings.alerts.notify_urls),
-                              self.settings.alerts.alert_severities, topic)
+            return AlertStage(self.pager, topic)
         raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
 
     def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:

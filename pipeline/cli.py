@@ -152,4 +152,6 @@ def fail(line: str, code: int) -> NoReturn:
 
 
 # Registers their commands on `app`; heavy imports stay inside the commands.
-from pipeline import cli_ingest, cli_models, cli_serve  # noqa: E402,F401
+from pipeline import (  # noqa: E402,F401
+    cli_alerts, cli_digest, cli_ingest, cli_kibana, cli_models, cli_purge, cli_serve,
+)

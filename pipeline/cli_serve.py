@@ -1,4 +1,4 @@
-"""`threatline serve tipline`: the web apps, each on its own host and port."""
+"""`threatline serve tipline|review`: the web apps, each on its own host and port."""
 
 from __future__ import annotations
 
@@ -18,5 +18,15 @@ def serve_tipline(host: Annotated[Optional[str], typer.Option("--host", help="de
                   config: ConfigOption = None) -> None:
     """Serve the anonymous tip line (form at /, JSON API at /api/tips) until SIGTERM/Ctrl-C."""
     from pipeline.tipline.server import serve
+
+    serve(settings(config), host, port)
+
+
+@serve_app.command("review")
+def serve_review(host: Annotated[Optional[str], typer.Option("--host", help="default: review.host")] = None,
+                 port: Annotated[Optional[int], typer.Option("--port", help="default: review.port")] = None,
+                 config: ConfigOption = None) -> None:
+    """Serve the review server (acknowledge links at /ack/<token>) until SIGTERM/Ctrl-C."""
+    from pipeline.review.server import serve
 
     serve(settings(config), host, port)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -93,11 +94,66 @@ class StagesConfig(_Section):
     backoff_max_s: float = Field(default=30.0, gt=0)
 
 
+def _check_networks(value: list[str]) -> list[str]:
+    for entry in value:
+        ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+    return value
+
+
 class AlertsConfig(_Section):
-    # apprise URLs per role; channels are configuration, not code.
-    notify_urls: dict[str, list[SecretStr]] = Field(default_factory=dict)
-    alert_severities: list[Literal["P1", "P2", "P3"]] = Field(default_factory=lambda: ["P1", "P2"])
-    ack_secret: SecretStr = SecretStr("change-me")
+    # Who is paged comes from two files beside this one (docs/alerts.md): the rules decide the
+    # roles, the roster who holds them now and how to reach them. Channels are configuration.
+    roster_file: Path = Path("roster.yaml")
+    rules_file: Path = Path("alert_rules.yaml")
+    # Signs the acknowledge links. Unset: a random secret generated once in data_dir (fine for one
+    # machine; set it when several processes serve acknowledge links).
+    ack_secret: SecretStr | None = None
+    ack_previous_secrets: list[SecretStr] = Field(default_factory=list)  # still accepted while rotating
+    ack_link_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # Where recipients open acknowledge links: the review server (`threatline serve review`).
+    console_url: str = "http://127.0.0.1:8081"
+    # Posts of one author or thread inside this window update the open alert instead of paging again.
+    dedup_window_s: int = Field(default=1800, ge=0)
+    delivery_retries: int = Field(default=2, ge=0, le=10)      # per channel, before the next channel
+    delivery_backoff_s: float = Field(default=0.5, ge=0, le=60)
+    # A page that reached nobody is tried down the whole chain again this often.
+    unreached_retry_s: int = Field(default=60, ge=10)
+    sweep_interval_s: int = Field(default=30, ge=5, le=300)    # escalation sweep deployment
+    digest_time: str = "07:00"  # local 'HH:MM' (general.timezone) of the daily digest
+
+    @field_validator("digest_time", mode="before")
+    @classmethod
+    def _hhmm(cls, value: Any) -> Any:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 07:00 as the number 420
+            raise ValueError("YAML read this time as a number; quote it, e.g. '07:00'")
+        if not (isinstance(value, str) and re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value)):
+            raise ValueError("want a local time 'HH:MM' from 00:00 to 23:59")
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        from pipeline.alerts.ack import ack_url
+
+        ack_url(value, "t")  # ValueError names the problem; better at start-up than at the first page
+        return value
+
+
+class ReviewConfig(_Section):
+    # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=1, le=65535)
+    # Forged or garbled acknowledge links per client per window (then 429). Genuine links are
+    # never limited: a refused acknowledgement would keep a P1 escalating.
+    bad_link_limit: int = Field(default=20, ge=1)
+    window_s: float = Field(default=300.0, gt=0, le=900)
+    # As tipline.trusted_proxies: reverse proxies whose X-Forwarded-For names the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return _check_networks(value)
 
 
 class IngestConfig(_Section):
@@ -131,9 +187,20 @@ class TiplineConfig(_Section):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
-        return value
+        return _check_networks(value)
+
+
+class KibanaConfig(_Section):
+    # Only `threatline kibana import|export` talks to Kibana; the pipeline never needs it.
+    url: str = "http://localhost:5601"
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None  # wins over username/password, as for Elasticsearch
+    space: str | None = Field(default=None, pattern=r"^[a-z0-9_\-]+$")  # unset: the default space
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    objects_file: Path = Path("kibana/threatline.ndjson")
 
 
 class Settings(BaseSettings):
@@ -150,6 +217,8 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     prefect: PrefectConfig = PrefectConfig()
     tipline: TiplineConfig = TiplineConfig()
+    review: ReviewConfig = ReviewConfig()
+    kibana: KibanaConfig = KibanaConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
 
@@ -188,17 +257,22 @@ def resolve_config_path(path: str | Path | None) -> Path:
     return local if local.exists() else DEFAULT_CONFIG
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
-    """Read the YAML file and the environment; raise ConfigError with one line per problem."""
-    config_file = resolve_config_path(path)
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; ConfigError naming the file (and line) when it is missing or broken."""
     try:
-        raw = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{config_file}: file not found") from None
+        raise ConfigError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{config_file}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the YAML file and the environment; raise ConfigError with one line per problem."""
+    config_file = resolve_config_path(path)
+    raw = read_yaml(config_file) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_file}: top level must be a mapping of sections")
     try:

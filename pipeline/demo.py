@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.alerts.inbox import webhook_server
 from pipeline.bootstrap import STAGE_NAMES, runtime
-from pipeline.bus import OutMessage
 from pipeline.config import Settings
 from pipeline.schema import SEVERITY_RANK, RawPost, Tip
 from pipeline.store import ItemQuery, StoredDoc
@@ -34,6 +34,7 @@ class DemoSummary:
     alerts: int
     dead_lettered: int
     data_dir: str
+    pages: list[dict]  # what the demo inbox received: {"to": roster id, "title": ...}
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -50,10 +51,15 @@ def _lines(path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def demo_settings(settings: Settings, data_dir: Path) -> Settings:
+def demo_settings(settings: Settings, data_dir: Path, inbox_address: str) -> Settings:
     """The same config, forced onto the embedded backends in ``data_dir``, with short polls; the
-    tip line lets the demo's one client send every sample tip."""
+    tip line lets the demo's one client send every sample tip; the roster's channels all lead
+    to the demo's inbox."""
+    roster = settings.config_path(settings.alerts.roster_file)
     return settings.model_copy(update={
+        "alerts": settings.alerts.model_copy(update={
+            "roster_file": demo_roster(roster, data_dir / "demo-roster.yaml", inbox_address),
+            "delivery_backoff_s": 0.0}),
         "tipline": settings.tipline.model_copy(update={"submit_limit": 1000}),
         "general": settings.general.model_copy(update={"data_dir": data_dir}),
         "bus": settings.bus.model_copy(update={"backend": "embedded"}),
@@ -64,16 +70,19 @@ def demo_settings(settings: Settings, data_dir: Path) -> Settings:
 
 def run_demo(settings: Settings, data_dir: Path | None = None) -> tuple[DemoSummary, list[StoredDoc]]:
     """Crawl the sample posts with the real spiders from a loopback replay of each source's API,
-    send the sample tips through the tip line's HTTP API, then run every stage once."""
+    send the sample tips through the tip line's HTTP API, then run every stage once; pages go to
+    the configured roster's people, whose channels point at a loopback inbox."""
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="threatline-demo-")).resolve()
-    s = demo_settings(settings, data_dir)
     posts, tips = load_samples()
-    with runtime(s) as rt:
-        rt.setup()
-        crawled = crawl_samples(s, posts)
-        tipped = submit_samples(rt, tips)
-        reports = {name: rt.runner(name).run() for name in STAGE_NAMES}
-        flagged = rt.store.search_items(ItemQuery(size=1000)).hits
+    with webhook_server() as (inbox_address, inbox):
+        s = demo_settings(settings, data_dir, inbox_address)
+        with runtime(s) as rt:
+            rt.setup()
+            crawled = crawl_samples(s, posts)
+            tipped = submit_samples(rt, tips)
+            reports = {name: rt.runner(name).run() for name in STAGE_NAMES}
+            flagged = rt.store.search_items(ItemQuery(size=1000)).hits
+            pages = [(path.strip("/"), body) for path, body in zip(inbox.paths, inbox.bodies, strict=True)]
     scored = [reports["classify"], reports["classify-tips"]]
     index, alert = reports["index"], reports["alert"]
     summary = DemoSummary(
@@ -86,9 +95,21 @@ def run_demo(settings: Settings, data_dir: Path | None = None) -> tuple[DemoSumm
         alerts=alert.written,
         dead_lettered=sum(r.dead_lettered for r in reports.values()),
         data_dir=str(data_dir),
+        pages=[{"to": to, "title": body.get("title", "")} for to, body in pages],
     )
     flagged.sort(key=lambda h: (-SEVERITY_RANK[h.doc["threat"]["severity"]], -h.doc["threat"]["score"]))
     return summary, flagged
+
+
+def demo_roster(roster: Path, out: Path, inbox_address: str) -> Path:
+    """The configured roster (people, shifts, chains) with every channel replaced by one webhook
+    to ``inbox_address``, its path naming the person."""
+    data = yaml.safe_load(roster.read_text(encoding="utf-8"))
+    for person in data.get("people", []):
+        person["channels"] = [{"type": "webhook", "url": f"json://{inbox_address}/{person['id']}"}]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return out
 
 
 def crawl_samples(s: Settings, posts: list[RawPost]) -> int:
@@ -145,6 +166,13 @@ def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc
     console.print(table)
     if len(flagged) > limit:
         console.print(f"… and {len(flagged) - limit} more in the store.")
+    if summary.pages:
+        paged = Table(title="pages sent (each roster channel points at the demo's loopback inbox)")
+        paged.add_column("to")
+        paged.add_column("title")
+        for page in summary.pages:
+            paged.add_row(Text(page["to"]), Text(page["title"]))
+        console.print(paged)
     console.print(Text(
         f"crawled {summary.crawled} posts · {summary.tipped} tips through the tip line · classified {summary.classified} · flagged {summary.flagged} · "
         f"indexed {summary.indexed} · alerts {summary.alerts} · dead-lettered {summary.dead_lettered}\n"

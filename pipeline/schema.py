@@ -126,8 +126,30 @@ class ScoredItem(_Message):
         return self.severity != "none"
 
 
+AlertStatus = Literal["pending", "sent", "escalated", "failed", "acknowledged", "merged"]
+OPEN_ALERT_STATUSES = ("sent", "escalated", "failed")  # nobody has acknowledged yet
+
+
+class AlertEvent(BaseModel):
+    """One line of an alert's history, as Kibana shows it (config/es/alerts.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime = Field(default_factory=utcnow)
+    event: Literal["sent", "failed", "escalated", "exhausted", "acknowledged", "repeat", "retry"]
+    by: str | None = None        # who acknowledged; "threatline" for the pipeline's own steps
+    person: str | None = None    # roster id of the person concerned
+    channel: str | None = None   # channel type label (email, sms…), never its URL
+    detail: str | None = None
+
+
 class Alert(_Message):
-    """One notification of one item to one role. The id is derived, so a replay cannot page twice."""
+    """One notification of one item to one role. The id is derived, so a replay cannot page twice.
+
+    ``status``: pending (being sent), sent (someone accepted it, awaiting acknowledgement),
+    escalated (moved on to a later person in the chain), failed (nobody in the chain could be
+    reached; retried), acknowledged, merged (a repeat of an open alert's author or thread, which
+    got a ``repeat`` history line instead of a page)."""
 
     id: str = ""
     item_id: str
@@ -137,8 +159,22 @@ class Alert(_Message):
     school: str | None = None
     excerpt: str
     explanation: list[str] = Field(default_factory=list)
-    status: Literal["pending", "sent", "failed", "acknowledged", "escalated", "no_channel"] = "pending"
-    recipients: list[str] = Field(default_factory=list)
+    status: AlertStatus = "pending"
+    page: bool = True                      # expects an acknowledgement; escalates without one
+    dedup_key: str | None = None           # author or thread; repeats inside the window merge
+    merged_into: str | None = None
+    related_items: list[str] = Field(default_factory=list)  # repeats merged into this alert
+    person: str | None = None              # who holds it now (roster id)
+    channel: str | None = None
+    recipients: list[str] = Field(default_factory=list)     # everyone it reached, in order
+    tried: list[str] = Field(default_factory=list)          # everyone tried in this round
+    escalation_level: int = 0
+    escalate_at: datetime | None = None
+    delivered_at: datetime | None = None   # when a channel last accepted it
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    time_to_ack_s: float | None = None
+    history: list[AlertEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     attempts: int = 0
@@ -160,7 +196,7 @@ class ReviewEvent(_Message):
     role: str
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
-        "note", "reply", "purge", "export",
+        "note", "reply", "purge", "export", "digest",
     ]
     label: str | None = None
     reason: str | None = None

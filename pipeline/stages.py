@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from pipeline.alerts.dispatch import Dispatcher, alert_for
+from pipeline.alerts.pager import Pager
 from pipeline.bus import Bus, BusError, Message, OutMessage
 from pipeline.classify import scored_items
 from pipeline.nlp.verdict import Classifier
-from pipeline.schema import Alert, RawPost, ScoredItem, Tip, alert_document, item_document, utcnow
+from pipeline.schema import RawPost, ScoredItem, Tip, item_document
 from pipeline.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,14 @@ class IndexStage(Stage):
 
 
 class AlertStage(Stage):
-    """Raises one alert per flagged item and role. The store's create-once alert record is the
-    idempotency key: a replayed item finds its alert and does not page again."""
+    """Pages whoever the rules and the roster name for each flagged item (pipeline.alerts.pager).
+    The store's create-once alert record is the idempotency key: a replayed item finds its alert
+    and does not page again."""
 
     name = "alert"
 
-    def __init__(self, store: Store, dispatcher: Dispatcher, severities: Sequence[str], topic: Callable[[str], str]):
-        self.store = store
-        self.dispatcher = dispatcher
-        self.severities = set(severities)
+    def __init__(self, pager: Pager, topic: Callable[[str], str]):
+        self.pager = pager
         self.topic = topic
         self.inputs = (topic("items.flagged"),)
 
@@ -153,30 +152,12 @@ class AlertStage(Stage):
         outcome = BatchOutcome()
 
         def work(message: Message) -> None:
-            item = ScoredItem.from_bytes(message.value)
-            if item.severity not in self.severities:
-                return
-            for alert in alert_for(item):
-                if self._raise(alert):
-                    outcome.written += 1
-                    outcome.out.append(OutMessage(self.topic("alerts"), alert.id, alert.to_bytes()))
+            for alert in self.pager.page(ScoredItem.from_bytes(message.value)):
+                outcome.written += 1
+                outcome.out.append(OutMessage(self.topic("alerts"), alert.id, alert.to_bytes()))
 
         outcome.dead = self.each(batch, work)
         return outcome
-
-    def _raise(self, alert: Alert) -> bool:
-        """Deliver an alert unless an earlier run already did. True when delivered now."""
-        created = self.store.create_alert(alert.id, alert_document(alert))
-        stored = self.store.get_alert(alert.id)
-        if stored is None:
-            raise StoreUnavailable(f"alert {alert.id} vanished right after it was written")
-        if not created and stored.doc.get("status") != "pending":
-            return False  # a replay: this alert was already handled
-        status, recipients, error = self.dispatcher.deliver(alert)
-        doc = {**stored.doc, "status": status, "recipients": recipients, "last_error": error,
-               "attempts": stored.doc.get("attempts", 0) + 1, "updated_at": utcnow().isoformat()}
-        self.store.update_alert(alert.id, doc, stored.version)
-        return True
 
 
 class StageRunner:

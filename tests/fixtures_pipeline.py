@@ -18,4 +18,5 @@ def settings(tmp_path, monkeypatch):
     monkeypatch.setenv("THREATLINE_STAGES__IDLE_POLLS_BEFORE_EXIT", "1")
     monkeypatch.setenv("THREATLINE_STAGES__BACKOFF_INITIAL_S", "0.05")
     monkeypatch.setenv("THREATLINE_STAGES__BACKOFF_MAX_S", "0.2")
+    monkeypatch.setenv("THREATLINE_ALERTS__DELIVERY_BACKOFF_S", "0")
     return load_settings(DEFAULT_CONFIG)

@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+# Every topic carries a post's or tip's words (the text itself, scored and flagged items, alert
+# excerpts, dead letters' original bytes), so bus.raw_retention_days applies to all of them.
 TOPICS = ("posts.raw", "tips.raw", "items.scored", "items.flagged", "alerts", "dlq")
 
 

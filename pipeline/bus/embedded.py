@@ -62,6 +62,9 @@ class EmbeddedBus(Bus):
         self._closed = False
         try:
             self._db = open_shared_wal(self.path, busy_timeout_s)
+            # Retention deletes posts and tips: freed pages are zeroed rather than left readable
+            # in the file. Explicit because not every SQLite build has SECURE_DELETE on.
+            self._db.execute("PRAGMA secure_delete = ON")
             with self._write() as db:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -135,11 +138,29 @@ class EmbeddedBus(Bus):
 
     # --- beyond the port -------------------------------------------------------------------
 
+    def count_before(self, topic: str, before_ts: float) -> tuple[int, int]:
+        """How many of ``topic``'s messages were published before ``before_ts`` (epoch seconds),
+        and how many of those some consumer group of the topic has not committed past yet."""
+        with self._read() as db:
+            old = db.execute("SELECT count(*) FROM messages WHERE topic = ? AND ts < ?",
+                             (topic, before_ts)).fetchone()[0]
+            lowest = db.execute("SELECT min(position) FROM offsets WHERE topic = ?", (topic,)).fetchone()[0]
+            unread = 0 if lowest is None or not old else db.execute(
+                "SELECT count(*) FROM messages WHERE topic = ? AND ts < ? AND seq > ?",
+                (topic, before_ts, lowest)).fetchone()[0]
+            return old, unread
+
     def delete_before(self, topic: str, before_ts: float) -> int:
-        """Retention for raw topics: delete ``topic``'s messages published before ``before_ts``
-        (epoch seconds); returns how many went."""
+        """Retention: delete ``topic``'s messages published before ``before_ts`` (epoch seconds),
+        read or not; returns how many went."""
         with self._write() as db:
-            return db.execute("DELETE FROM messages WHERE topic = ? AND ts < ?", (topic, before_ts)).rowcount
+            gone = db.execute("DELETE FROM messages WHERE topic = ? AND ts < ?", (topic, before_ts)).rowcount
+        if gone:
+            # The WAL keeps the deleted pages' old images until it is reset; a reader holding an
+            # old snapshot may stop TRUNCATE short, and the next purge's checkpoint finishes it.
+            with self._read() as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return gone
 
     # --- used by EmbeddedConsumer ----------------------------------------------------------
 

@@ -5,6 +5,10 @@ Topics get ``partitions`` partitions; Kafka orders messages per partition and th
 partitioner maps a key to one partition, so the contract's order holds per key (per item id).
 Every library failure leaves this module as a ``BusError`` with one line that names the brokers
 and never the password.
+
+Retention is the broker's: ``setup`` gives each topic ``retention.ms`` (``bus.raw_retention_days``)
+and a ``segment.ms`` of at most a day when it creates it, and brings an existing topic's values in
+line, so the broker drops older messages whether or not they were consumed.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
     KafkaConfigurationError,
@@ -39,6 +44,7 @@ _DEFAULT_SESSION_TIMEOUT_MS = 45_000
 # Bootstrapping a client gives up after this, so a wrong address fails in seconds, not minutes.
 _MAX_BOOTSTRAP_TIMEOUT_MS = 5_000
 _SECRET_CONFIGS = ("sasl_plain_password", "ssl_password")
+_DAY_MS = 86_400_000
 
 
 class _RedactClientConfig(logging.Filter):
@@ -77,10 +83,17 @@ class KafkaBus(Bus):
         request_timeout_ms: int = 30_000,
         session_timeout_ms: int | None = None,
         client_id: str = "threatline",
+        retention_ms: int | None = None,
     ):
         self.bootstrap_servers = bootstrap_servers
         self.partitions = partitions
         self.replication_factor = replication_factor
+        self.retention_ms = retention_ms  # None: the broker's defaults for topics set up here
+        # The broker deletes a whole segment once its newest message is past retention.ms, and
+        # rolls segments every 7 days by default: daily segments keep a message at most about a
+        # day beyond its retention instead of a week.
+        self.topic_configs = {} if retention_ms is None else {
+            "retention.ms": str(retention_ms), "segment.ms": str(min(retention_ms, _DAY_MS))}
         self.max_poll_interval_ms = max_poll_interval_ms
         self.request_timeout_ms = request_timeout_ms
         # Unless set, the session follows the poll interval: a group (re)join waits on the session
@@ -118,6 +131,8 @@ class KafkaBus(Bus):
             max_poll_interval_ms=c.kafka_max_poll_interval_ms,
             request_timeout_ms=c.kafka_request_timeout_ms,
             session_timeout_ms=c.kafka_session_timeout_ms,
+            # Every topic carries a post's or tip's words (see pipeline.bus.TOPICS).
+            retention_ms=c.raw_retention_days * _DAY_MS,
         )
 
     def __repr__(self) -> str:
@@ -180,18 +195,23 @@ class KafkaBus(Bus):
         if not names:
             return
         admin = self._get_admin()
-        spec = {"num_partitions": self.partitions, "replication_factor": self.replication_factor}
+        spec: dict[str, Any] = {"num_partitions": self.partitions, "replication_factor": self.replication_factor}
+        if self.topic_configs:
+            spec["configs"] = dict(self.topic_configs)
         try:
             response = admin.create_topics({name: dict(spec) for name in names}, raise_errors=False)
         except KafkaError as exc:
             raise self.failure("creating topics", exc) from None
         problems = []
         created = []
+        existing = []
         for topic in response["topics"]:
             code = topic["error_code"]
             if code == 0:
                 created.append(topic["name"])
-            elif code != TopicAlreadyExistsError.errno:
+            elif code == TopicAlreadyExistsError.errno:
+                existing.append(topic["name"])
+            else:
                 problems.append(f"{topic['name']}: {topic.get('error_message') or f'error code {code}'}")
         if problems:
             raise BusError(f"Kafka at {self.bootstrap_servers}: cannot create topics: {'; '.join(problems)}")
@@ -200,6 +220,34 @@ class KafkaBus(Bus):
                 admin.wait_for_topics(created, timeout_ms=self.request_timeout_ms)
             except KafkaError as exc:
                 raise self.failure("waiting for new topics", exc) from None
+        if existing and self.topic_configs:
+            self._align_retention(admin, existing)
+
+    def _align_retention(self, admin: KafkaAdminClient, names: list[str]) -> None:
+        """Set the retention configs on existing topics whose values differ: topics from before
+        this setting, or a changed ``bus.raw_retention_days``. Read first so that the setup every
+        crawl round and tip-line start runs does not rewrite the broker's config each time."""
+        wanted = self.topic_configs
+        try:
+            # Every key, not just retention.ms: Tansu (the test broker) drops the connection when
+            # asked for named keys. "all": a value inherited from the broker's default counts too.
+            described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names],
+                                               config_filter="all").get("topic", {})
+            stale = [n for n in names
+                     if any(described.get(n, {}).get(k, {}).get("value") != v for k, v in wanted.items())]
+            if not stale:
+                return
+            # raise_on_unknown=False: that check asks the broker for its dynamic configs, which
+            # Tansu (the test broker) answers with none, although it stores retention.ms.
+            results = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, n, dict(wanted)) for n in stale],
+                                          raise_on_unknown=False).get("topic", {})
+        except KafkaError as exc:
+            raise self.failure("setting retention on topics", exc) from None
+        configs = ", ".join(f"{k}={v}" for k, v in wanted.items())
+        problems = [f"{n}: {results.get(n, 'no answer')}" for n in stale if results.get(n) != "OK"]
+        if problems:
+            raise BusError(f"Kafka at {self.bootstrap_servers}: cannot set {configs} on {'; '.join(problems)}")
+        log.info("Kafka topics %s: set %s", ", ".join(stale), configs)
 
     def publish(self, messages: Sequence[OutMessage]) -> None:
         if not messages:

@@ -47,6 +47,12 @@ class Gazetteer:
         return best
 
 
+def school_names(path: Path) -> list[str]:
+    """The district's schools as named everywhere else (rosters, rules, the tip form)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [school["name"] for school in data.get("schools", [])]
+
+
 def _term_pattern(term: str) -> re.Pattern[str]:
     # All-caps abbreviations ("LHS") are matched case-sensitively; everything else is not.
     flags = 0 if term.isupper() and len(term) <= 5 else re.IGNORECASE

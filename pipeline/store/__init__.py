@@ -104,7 +104,9 @@ class Store(ABC):
     def update_alert(self, alert_id: str, doc: dict[str, Any], version: str) -> str: ...
 
     @abstractmethod
-    def search_alerts(self, item_id: str | None = None, status: str | None = None, size: int = 100) -> list[StoredDoc]: ...
+    def search_alerts(self, item_id: str | None = None, status: str | Sequence[str] | None = None,
+                      size: int = 100) -> list[StoredDoc]:
+        """Newest first; ``status`` one status or any of several."""
 
     # audit
     @abstractmethod

@@ -447,9 +447,11 @@ class ElasticsearchStore(Store):
             raise self._error(exc, f"update alert {alert_id}") from None
         return _version(body)
 
-    def search_alerts(self, item_id: str | None = None, status: str | None = None, size: int = 100) -> list[StoredDoc]:
-        filters = [{"term": {field: value}} for field, value in (("item_id", item_id), ("status", status))
-                   if value is not None]
+    def search_alerts(self, item_id: str | None = None, status: str | Sequence[str] | None = None,
+                      size: int = 100) -> list[StoredDoc]:
+        filters: list[dict] = [{"term": {"item_id": item_id}}] if item_id is not None else []
+        if status is not None:
+            filters.append({"terms": {"status": [status] if isinstance(status, str) else list(status)}})
         body = self._call("search alerts", self._client.search, index=self.alerts_index,
                           query={"bool": {"filter": filters}}, sort=[{"@timestamp": "desc"}, {"id": "asc"}],
                           size=size, seq_no_primary_term=True).body

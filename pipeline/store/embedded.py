@@ -174,6 +174,9 @@ class EmbeddedStore(Store):
         self._lock = threading.RLock()
         try:
             self._db = open_shared_wal(self.path, busy_timeout_s)
+            # Freed space is zeroed, so a purged item's text does not stay readable in the file;
+            # explicit because not every SQLite build is compiled with SECURE_DELETE on.
+            self._db.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
 
@@ -304,6 +307,8 @@ class EmbeddedStore(Store):
         return str(expected + 1)
 
     def delete_items(self, item_ids: Sequence[str]) -> int:
+        """Delete for good (retention): the rows, their words in the full-text index, and the WAL
+        frames that still hold them."""
         deleted = 0
         with self._write() as db:
             for item_id in item_ids:
@@ -311,6 +316,15 @@ class EmbeddedStore(Store):
                 if row:
                     db.execute("DELETE FROM items_text WHERE rowid = ?", (row[0],))
                     deleted += 1
+            if deleted:
+                # FTS5 only marks deleted rows in its segments until they merge; "optimize" merges
+                # now. SQLite 3.40 has no FTS5 secure-delete option (3.42+).
+                db.execute("INSERT INTO items_text (items_text) VALUES ('optimize')")
+        if deleted:
+            # The WAL keeps old page images until it is reset; a reader holding an old snapshot
+            # may stop TRUNCATE short, and the next purge's checkpoint finishes the job.
+            with self._read() as db:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return deleted
 
     # --- alerts ----------------------------------------------------------------------------
@@ -344,14 +358,16 @@ class EmbeddedStore(Store):
                 raise ConflictError(f"alert {alert_id} changed since version {version}")
         return str(expected + 1)
 
-    def search_alerts(self, item_id: str | None = None, status: str | None = None, size: int = 100) -> list[StoredDoc]:
+    def search_alerts(self, item_id: str | None = None, status: str | Sequence[str] | None = None,
+                      size: int = 100) -> list[StoredDoc]:
         where, params = [], []
         if item_id is not None:
             where.append("item_id = ?")
             params.append(item_id)
         if status is not None:
-            where.append("status = ?")
-            params.append(status)
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._read() as db:
             rows = db.execute(f"SELECT id, doc, version FROM alerts {clause} ORDER BY ts_us DESC, id ASC LIMIT ?",

@@ -37,11 +37,22 @@ def error_response(path: str, status: int, message: str, fields: dict | None = N
 class Guard:
     """Outermost app middleware. It swallows unexpected exceptions instead of re-raising them as
     Starlette's own error middleware does, because the server would then log the traceback, and
-    an exception's text can quote the tip."""
+    an exception's text can quote the tip. Other apps subclass it for their own error page and
+    for what of a path may be logged (the review server's ack links)."""
+
+    headers = SECURITY_HEADERS
+    log = log
 
     def __init__(self, app):
         self.app = app
-        self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
+        self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+
+    def error(self, path: str) -> Response:
+        return error_response(path, 500, UNEXPECTED)
+
+    def route(self, path: str) -> str:
+        # The tip code stays out of the log.
+        return re.sub(r"^/api/tips/[^/]+", "/api/tips/{code}", path)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -61,11 +72,7 @@ class Guard:
         try:
             await self.app(scope, receive, send_safely)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
-            log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"), _route(scope.get("path", "")))
+            self.log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"),
+                           self.route(scope.get("path", "")))
             if not started:
-                await error_response(scope.get("path", ""), 500, UNEXPECTED)(scope, receive, send)
-
-
-def _route(path: str) -> str:
-    # The tip code stays out of the log.
-    return re.sub(r"^/api/tips/[^/]+", "/api/tips/{code}", path)
+                await self.error(scope.get("path", ""))(scope, receive, send)

@@ -1,4 +1,6 @@
-"""``threatline serve tipline``: uvicorn with access logs off, so no client address is ever logged."""
+"""``threatline serve tipline``: uvicorn with access logs off, so no client address is ever logged.
+
+``uvicorn_server`` and ``in_background`` serve any app; the review server uses them too."""
 
 from __future__ import annotations
 
@@ -43,24 +45,26 @@ def uvicorn_server(app, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Se
 
 
 @contextlib.contextmanager
-def in_background(app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10) -> Iterator[str]:
+def in_background(app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 10, *,
+                  name: str = "the tip line") -> Iterator[str]:
     """Serve ``app`` from a thread of this process (port 0: an ephemeral one); yield its base URL.
-    For `threatline run`, the demo, benchmarks and tests; signals stay with the main thread."""
+    For `threatline run`, the demo, benchmarks and tests; signals stay with the main thread.
+    ``name`` says which app in errors."""
     sock = socket.socket()
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ServiceError(f"the tip line cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ServiceError(f"{name} cannot listen on {host}:{port}: {exc.strerror}") from None
     server = uvicorn_server(app, host, sock.getsockname()[1])
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="tipline", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             server.should_exit = True
             sock.close()
-            raise ServiceError(f"the tip line did not start on {host}:{port}")
+            raise ServiceError(f"{name} did not start on {host}:{port}")
         time.sleep(0.01)
     try:
         yield f"http://{host}:{sock.getsockname()[1]}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from fixtures_kafka import unique_group, unique_topic
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from pydantic import SecretStr
 from servers_tansu import free_port
 
@@ -306,6 +307,35 @@ def test_embedded_retention_deletes_old_messages_and_offsets_keep_growing(tmp_pa
             assert [m.value for m in drain(consumer, 1)] == [b"after"]
 
 
+def test_embedded_retention_counts_unread_messages_and_erases_them_from_the_files(tmp_path, monkeypatch):
+    """Old messages go whether or not a group read them (the unread ones are counted), and their
+    words leave the file and the WAL, not only the table."""
+    path, raw = tmp_path / "bus.sqlite3", unique_topic("posts.raw")
+    with EmbeddedBus(path) as bus:
+        monkeypatch.setattr(time, "time", lambda: 1_000.0)
+        bus.publish([OutMessage(raw, f"old-{n}", f"QWXZPLK old post {n}".encode()) for n in range(4)])
+        monkeypatch.setattr(time, "time", lambda: 2_000.0)
+        bus.publish([OutMessage(raw, "new", b"a recent post")])
+        monkeypatch.undo()
+        assert bus.count_before(raw, 1_500.0) == (4, 0)  # no group reads the topic: nothing unread
+        with bus.consumer("classify", [raw]) as consumer:
+            consumer.poll(1, 0.1)
+            consumer.commit()  # read one of the four
+        with bus.consumer("replay", [raw]) as consumer:
+            drain(consumer, 5)
+            consumer.commit()  # read all
+        assert bus.count_before(raw, 1_500.0) == (4, 3)  # past the slowest group's position
+
+        assert bus.delete_before(raw, 1_500.0) == 4
+        assert bus.count_before(raw, 1_500.0) == (0, 0)
+        for file in tmp_path.glob("bus.sqlite3*"):
+            assert b"qwxzplk" not in file.read_bytes().lower(), file.name
+        with bus.consumer("classify", [raw]) as consumer:
+            assert [m.value for m in drain(consumer, 1)] == [b"a recent post"]
+    for file in tmp_path.glob("bus.sqlite3*"):
+        assert b"qwxzplk" not in file.read_bytes().lower(), file.name
+
+
 def test_embedded_closed_bus_raises_bus_error(tmp_path):
     bus = EmbeddedBus(tmp_path / "bus.sqlite3")
     bus.close()
@@ -366,3 +396,46 @@ def test_kafka_unreachable_broker_is_a_quick_one_line_bus_error(caplog):
     bus.close()
     assert secret not in caplog.text
     assert secret not in repr(bus)
+
+
+def retention_configs(bootstrap: str, topics: list[str]) -> dict[str, tuple]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics],
+                                           config_filter="all")["topic"]
+    finally:
+        admin.close()
+    return {t: tuple(described.get(t, {}).get(k, {}).get("value") for k in ("retention.ms", "segment.ms"))
+            for t in topics}
+
+
+@pytest.mark.kafka
+def test_kafka_setup_sets_retention_on_new_topics_and_brings_existing_ones_in_line(kafka_bootstrap):
+    """What the broker is told. Tansu stores and reports the topic configs but (in-memory, v0.6)
+    does not delete by retention.ms, so the deletion itself is Kafka's and not tested here."""
+    old, new = unique_topic("posts.raw"), unique_topic("items.scored")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:  # a topic from before retention was set: the broker's defaults apply
+        admin.create_topics({old: {"num_partitions": 1, "replication_factor": 1}})
+    finally:
+        admin.close()
+    day = 86_400_000
+    bus = KafkaBus.from_config(BusConfig(backend="kafka", kafka_bootstrap_servers=kafka_bootstrap))
+    assert bus.retention_ms == 7 * day  # bus.raw_retention_days: 7
+    bus.setup([old, new])
+    assert retention_configs(kafka_bootstrap, [old, new]) == dict.fromkeys([old, new], (str(7 * day), str(day)))
+
+    admin = bus._get_admin()
+    altered = []
+    original = admin.alter_configs
+    admin.alter_configs = lambda resources, **kw: altered.extend(r.name for r in resources) or original(resources, **kw)
+    bus.setup([old, new])
+    assert altered == []  # in line already: the broker's config is not rewritten every setup
+    bus.close()
+
+    shorter = KafkaBus.from_config(BusConfig(backend="kafka", kafka_bootstrap_servers=kafka_bootstrap,
+                                             raw_retention_days=2))
+    shorter.setup([old, new])
+    shorter.close()
+    assert retention_configs(kafka_bootstrap, [old, new]) == dict.fromkeys([old, new], (str(2 * day), str(day)))
+    assert KafkaBus("127.0.0.1:9", retention_ms=3_600_000).topic_configs["segment.ms"] == "3600000"

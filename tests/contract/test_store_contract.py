@@ -335,6 +335,10 @@ def test_search_alerts_by_item_and_status_newest_first(store_factory):
     store.update_alert(stored.id, {**stored.doc, "status": "acknowledged"}, stored.version)
     assert ids(store.search_alerts(status="pending")) == [alerts[1].id]
     assert store.search_alerts(item_id="item-9") == []
+    # Several statuses at once: how the pager finds every open alert.
+    assert ids(store.search_alerts(status=["sent", "acknowledged"])) == [alerts[2].id, alerts[0].id]
+    assert ids(store.search_alerts(item_id="item-1", status=("pending", "sent"))) == [alerts[1].id, alerts[0].id]
+    assert store.search_alerts(status=["merged"]) == []
 
 
 # --- audit -----------------------------------------------------------------------------------

@@ -66,8 +66,11 @@ def test_unreachable_bus_is_one_line_exit_1(settings, sources_file):
 def test_without_once_it_keeps_crawling_until_ctrl_c(settings, sources_file, published):
     import signal
 
+    # As from a terminal: a shell without job control (CI started with `&`) hands its children
+    # SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
     proc = subprocess.Popen([THREATLINE, "ingest", "--source", "reddit:riverton"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             env={**os.environ, "COLUMNS": "200", "THREATLINE_INGEST__SOURCES_FILE": str(sources_file)})
     try:
         lines = []

@@ -22,6 +22,7 @@ from pipeline.bus import OutMessage
 from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.schema import RawPost
 from pipeline.store import ItemQuery
+from rosters import webhook_roster
 from webhook_server import webhook_server
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ def bus_backend(request, monkeypatch):
 def test_kill_9_mid_stream_then_restart(settings, bus_backend, monkeypatch, tmp_path):
     with webhook_server() as (address, recorder):
         monkeypatch.setenv("THREATLINE_STAGES__BATCH_SIZE", "10")
-        monkeypatch.setenv("THREATLINE_ALERTS__NOTIFY_URLS", json.dumps({"sro": [f"json://{address}/sro"]}))
+        monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
         env = dict(os.environ)
         s = load_settings(DEFAULT_CONFIG)
         posts = [RawPost(source="forum", native_id=str(i),
@@ -90,7 +91,8 @@ def test_kill_9_mid_stream_then_restart(settings, bus_backend, monkeypatch, tmp_
             page = rt.store.search_items(ItemQuery(size=1))
             assert page.total == flagged  # every flagged item indexed, and ids are unique by construction
             alerts = rt.store.search_alerts(size=5000)
-            alerting = rt.store.search_items(ItemQuery(severity=s.alerts.alert_severities, size=1)).total
+            alerting = rt.store.search_items(ItemQuery(severity=["P1", "P2"], category=["violence", "weapons"],
+                                                       size=1)).total
             assert alerting >= paging  # every "shoot up" post pages; each alerting item exactly once
             assert len(alerts) == alerting
             assert {a.doc["status"] for a in alerts} == {"sent"}

@@ -11,6 +11,7 @@ from pipeline.bootstrap import STAGE_NAMES, runtime
 from pipeline.bus import OutMessage
 from pipeline.schema import RawPost, Tip
 from pipeline.store import ItemQuery
+from rosters import webhook_roster
 from webhook_server import webhook_server
 
 POSTS = [
@@ -69,8 +70,8 @@ def test_items_flow_through_every_stage(rt):
     assert sh_roles == ({"counselor", "sro"} if selfharm["severity"] == "P1" else {"counselor"})
     # Drugs never page anyone.
     assert rt.store.search_alerts(item_id=by_native["p-drugs"]) == []
-    # No channel configured: the alert is recorded honestly as undelivered.
-    assert {a.doc["status"] for a in rt.store.search_alerts()} == {"no_channel"}
+    # The shipped roster's channels are placeholders nobody can reach: recorded honestly as failed.
+    assert {a.doc["status"] for a in rt.store.search_alerts()} == {"failed"}
 
 
 def test_replaying_every_topic_duplicates_nothing(rt):
@@ -155,10 +156,9 @@ def test_a_tip_is_scored_while_a_post_backlog_waits(rt):
     assert [m.key for m in flagged] == [tip.id]
 
 
-def test_alerts_are_delivered_through_apprise_without_tipster_contact(settings, monkeypatch):
+def test_alerts_are_delivered_through_apprise_without_tipster_contact(settings, monkeypatch, tmp_path):
     with webhook_server() as (address, recorder):
-        monkeypatch.setenv("THREATLINE_ALERTS__NOTIFY_URLS", json.dumps({"sro": [f"json://{address}/sro"],
-                                                                          "counselor": [f"json://{address}/c"]}))
+        monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
         from pipeline.config import DEFAULT_CONFIG, load_settings
 
         with runtime(load_settings(DEFAULT_CONFIG)) as rt:

@@ -94,6 +94,7 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
         assert "classify-stage/classify-consumer" in output
         assert "classify-tips-stage/classify-tips-consumer" in output
         assert "ingest-public-posts/ingest-reddit-rivertonrun" in output
+        assert "escalate-alerts/escalate-alerts" in output
         assert server.paths("/r/rivertonrun/"), "the ingest deployment never crawled"
         assert (settings.data_dir / "prefect").is_dir()  # PREFECT_HOME stayed inside the data dir
 

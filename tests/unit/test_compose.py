@@ -39,7 +39,7 @@ ENV_EXAMPLE = REPO_ROOT / "config" / "compose.env.example"
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 LONG_RUNNING = {"always", "unless-stopped"}
-SECRET_KEY = re.compile(r"PASSWORD|SECRET|AUTH_STRING|ENCRYPTIONKEY|API_KEY|NOTIFY_URLS|CONNECTION_URL", re.I)
+SECRET_KEY = re.compile(r"PASSWORD|SECRET|AUTH_STRING|ENCRYPTIONKEY|API_KEY|CONNECTION_URL", re.I)
 ES_CONFIG_DIR = PurePosixPath("/usr/share/elasticsearch/config")
 
 
@@ -410,7 +410,7 @@ def test_secrets_are_required_variables_and_the_example_holds_only_placeholders(
     for key, value in example_env.items():
         if re.search(r"PASSWORD|SECRET|KEY", key):
             assert value.startswith("change-me"), f"compose.env.example: {key} must be a change-me placeholder"
-    assert json.loads(example_env["ALERT_NOTIFY_URLS"]) == {}, "the example must not ship notification credentials"
+    assert example_env["REVIEW_PUBLIC_URL"].startswith("https://"), "acknowledge links must use TLS"
 
 
 def test_interpolation_rejects_missing_required_variables_and_unescaped_dollars():
@@ -455,6 +455,7 @@ def test_threatline_services_load_the_scale_out_backends(threatline_services, se
     run = settings_for("threatline")
     assert run.prefect.api_url, "`threatline run` must use the compose Prefect server, not start its own"
     assert run.alerts.ack_secret.get_secret_value() != "change-me"
+    assert run.alerts.console_url.startswith("https://")
 
 
 def test_kafka_bootstrap_servers_reach_an_advertised_listener(services, settings_for):

@@ -59,12 +59,14 @@ def test_bad_env_value_fails_fast(monkeypatch):
 
 def test_secrets_are_masked(monkeypatch):
     monkeypatch.setenv("THREATLINE_STORE__ELASTICSEARCH_PASSWORD", "hunter2-secret")
-    monkeypatch.setenv("THREATLINE_ALERTS__NOTIFY_URLS", '{"sro": ["mailtos://u:pw@mail.example"]}')
+    monkeypatch.setenv("THREATLINE_ALERTS__ACK_SECRET", "ack-secret-of-forty-bytes-0123456789abcd")
+    monkeypatch.setenv("THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS", '["old-ack-secret-of-forty-bytes-012345678"]')
     shown = masked(load_settings(DEFAULT_CONFIG))
     text = json.dumps(shown)
-    assert "hunter2" not in text and "pw@" not in text
+    assert "hunter2" not in text and "forty-bytes" not in text
     assert shown["store"]["elasticsearch_password"] == "********"
-    assert shown["alerts"]["notify_urls"] == {"sro": ["********"]}
+    assert shown["alerts"]["ack_secret"] == "********"
+    assert shown["alerts"]["ack_previous_secrets"] == ["********"]
 
 
 def test_config_show_cli_masks_and_reports_errors(tmp_path, monkeypatch):

@@ -1,0 +1,92 @@
+"""`threatline alerts on-duty | list | show | sweep | ack` against the shipped roster and an
+embedded store seeded by the real pager."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from rosters import webhook_roster
+from typer.testing import CliRunner
+from webhook_server import webhook_server
+
+from pipeline.bootstrap import build_pager, runtime
+from pipeline.cli import app
+from pipeline.config import DEFAULT_CONFIG, load_settings
+from pipeline.schema import ScoredItem, item_document, utcnow
+
+LINCOLN = "Lincoln High School"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [*args, "--config", str(DEFAULT_CONFIG)])
+
+
+@pytest.mark.parametrize(("at", "sro", "counselor"), [
+    ("2026-11-23T09:00-06:00", "Officer Dana Reyes", "Jordan Alvarez, counselor"),     # Monday school day
+    ("2026-12-25T10:00-06:00", "Sergeant Ravi Patel", "Riverton County Mobile Crisis Team"),  # holiday override
+])
+def test_on_duty_names_who_would_be_paged(settings, at, sro, counselor):
+    result = invoke("alerts", "on-duty", "--school", LINCOLN, "--at", at)
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in result.output.splitlines() if line.startswith("│") and line.split("│")[1].strip()}
+    assert sro.startswith(rows["sro"]) and counselor.startswith(rows["counselor"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--school", "Nowhere High"), "unknown school 'Nowhere High'"),
+    (("--at", "2026-12-25T10:00"), "--at needs a UTC offset"),
+    (("--at", "Christmas"), "is not an ISO date-time"),
+])
+def test_on_duty_refuses_bad_input_in_one_line(settings, args, message):
+    result = invoke("alerts", "on-duty", *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+@pytest.fixture
+def paged(settings, tmp_path, monkeypatch):
+    """One P1 page to sro1, sent 10 minutes ago so its escalation is due now."""
+    with webhook_server() as (address, recorder):
+        monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
+        s = load_settings(DEFAULT_CONFIG)
+        flagged = ScoredItem(id="item-cli", kind="post", text="bringing a gun to lincoln tomorrow", source="forum",
+                             threat_score=0.97, self_harm_score=0, severity="P1", category="violence", school=LINCOLN,
+                             school_relevance=1, model_version="test", explanation=["threat cue: bring a gun"])
+        with runtime(s) as rt:
+            rt.setup()
+            rt.store.index_items([item_document(flagged)])
+            [alert] = build_pager(s, rt.store, clock=lambda: utcnow() - timedelta(minutes=10)).page(flagged)
+        yield alert, recorder
+
+
+def test_list_show_sweep_and_ack(paged):
+    alert, recorder = paged
+    listed = invoke("alerts", "list")
+    assert listed.exit_code == 0 and alert.id in listed.output and "sent" in listed.output
+
+    swept = invoke("alerts", "sweep")
+    assert swept.exit_code == 0 and "escalated 1" in swept.output
+    assert len(recorder.posts_for(alert.id)) == 2 and "ESCALATED" in recorder.bodies[-1]["message"]
+
+    shown = invoke("alerts", "show", alert.id)
+    assert shown.exit_code == 0 and "bringing a gun to lincoln" in shown.output
+    with runtime(load_settings(DEFAULT_CONFIG)) as rt:
+        [view] = [r for r in rt.store.audit_for("item-cli") if r["event"]["action"] == "view"]
+    assert view["user"]["name"].startswith("cli:") and view["details"]["alert_id"] == alert.id
+    assert [e for e in ("sent", "escalated") if e in shown.output] == ["sent", "escalated"]
+
+    acked = invoke("alerts", "ack", alert.id, "--by", "dispatch-jones")
+    assert acked.exit_code == 0 and "acknowledged by dispatch-jones" in acked.output
+    again = invoke("alerts", "ack", alert.id, "--by", "someone-else")
+    assert again.exit_code == 0 and "already acknowledged by dispatch-jones" in again.output
+    assert alert.id not in invoke("alerts", "list").output
+    assert alert.id in invoke("alerts", "list", "--all").output
+    assert invoke("alerts", "sweep").output.startswith("checked 0 open alert(s)")
+
+
+def test_unknown_alert_is_one_line_exit_1(settings):
+    assert invoke("setup").exit_code == 0
+    for args in (("show", "nope"), ("ack", "nope", "--by", "x")):
+        result = invoke("alerts", *args)
+        assert result.exit_code == 1 and "no alert nope" in result.output
