@@ -50,11 +50,18 @@ FILTER_FIELDS = {
     "school": "labels.school",
     "status": "review.status",
     "source": "event.provider",
+    "author": "user.name",
+    "thread": "threat.thread_id",
+    "tip_code": "threat.tip.code",
+    "assignee": "review.assignee",
 }
+SCOPE_FIELDS = {"category": "threat.category", "severity": "threat.severity"}
 SORTS = {
     "newest": [{"@timestamp": {"order": "desc"}}, {"event.id": {"order": "asc"}}],
     "oldest": [{"@timestamp": {"order": "asc"}}, {"event.id": {"order": "asc"}}],
     "score": [{"threat.score": {"order": "desc"}}, {"@timestamp": {"order": "desc"}}, {"event.id": {"order": "asc"}}],
+    "severity": [{"event.severity": {"order": "desc"}}, {"@timestamp": {"order": "desc"}},
+                 {"event.id": {"order": "asc"}}],
 }
 AUDIT_PAGE = 1000
 
@@ -130,6 +137,11 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
         bounds["lt"] = query.until.isoformat()
     if bounds:
         filters.append({"range": {"@timestamp": bounds}})
+    if query.scopes:
+        filters.append({"bool": {"minimum_should_match": 1, "should": [
+            {"bool": {"filter": [{"terms": {field: list(getattr(scope, name))}}
+                                 for name, field in SCOPE_FIELDS.items() if getattr(scope, name)]}}
+            for scope in query.scopes]}})
     must = []
     if query.text and query.text.strip():
         # cross_fields + and: each word in either field; a text of stop words only filters nothing.

@@ -23,6 +23,7 @@ from pipeline.store import (
     ConflictError,
     ItemQuery,
     NotFound,
+    Scope,
     StoreError,
     StoreUnavailable,
 )
@@ -187,6 +188,55 @@ def test_sorts_newest_oldest_and_score_with_ties_by_id(loaded, corpus):
     assert find(loaded, sort="oldest") == by_time
     # knife and sad share score 0.7: the newer one (sad) first
     assert find(loaded, sort="score") == [doc_id(corpus[k]) for k in ("gun", "shoot", "sad", "knife", "bully", "game")]
+
+
+def test_severity_sort_puts_p1_first_then_newest(loaded, corpus):
+    assert find(loaded, sort="severity") == [doc_id(corpus[k]) for k in ("shoot", "gun", "sad", "knife", "game", "bully")]
+
+
+def test_filters_by_author_thread_tip_code_and_assignee(store_factory):
+    def doc(name, **changes):
+        d = flagged_item(f"message {name}", native_id=name, at=T0)
+        d["user"] = {"name": changes.get("author", "someone")}
+        d["threat"]["thread_id"] = changes.get("thread")
+        if "tip_code" in changes:
+            d["threat"]["tip"] = {"code": changes["tip_code"]}
+        return d
+
+    store = store_factory()
+    docs = {"a1": doc("a1", author="ann", thread="t1"), "a2": doc("a2", author="ann", thread="t2"),
+            "b1": doc("b1", author="bob", thread="t1"), "tip1": doc("tip1", tip_code="CODE234567"),
+            "tip2": doc("tip2", tip_code="CODE234567"), "tip3": doc("tip3", tip_code="OTHER23456")}
+    store.index_items(list(docs.values()))
+    by_id = {doc_id(d): k for k, d in docs.items()}
+
+    def names(**query):
+        return {by_id[i] for i in find(store, **query)}
+
+    assert names(author=["ann"]) == {"a1", "a2"}
+    assert names(author=["ann", "bob"], thread=["t1"]) == {"a1", "b1"}
+    assert names(tip_code=["CODE234567"]) == {"tip1", "tip2"}
+    assert names(assignee=["sro.kim"]) == set()
+    stored = store.get_item(doc_id(docs["a2"]))
+    store.update_review(stored.id, {"assignee": "sro.kim"}, stored.version)
+    assert names(assignee=["sro.kim"]) == {"a2"}
+
+
+def test_scopes_let_through_items_in_any_one_of_them(loaded, corpus):
+    def names(**query):
+        by_id = {doc_id(d): k for k, d in corpus.items()}
+        return {by_id[i] for i in find(loaded, **query)}
+
+    # Everything but self-harm, plus self-harm at P1 (there is none): what an SRO sees.
+    sro = (Scope(category=["violence", "weapons", "bullying", "drugs", "none"]),
+           Scope(category=["self_harm"], severity=["P1"]))
+    assert names(scopes=sro) == set(corpus) - {"sad"}
+    assert names(scopes=(Scope(category=["self_harm", "bullying"]),)) == {"sad", "bully"}
+    assert names(scopes=(Scope(category=["weapons"]), Scope(severity=["P3"]))) == {"knife", "bully", "game"}
+    assert names(scopes=(Scope(),)) == set(corpus)  # an empty scope holds everything
+    # Other filters narrow what the scopes let through.
+    assert names(scopes=sro, severity=["P2"]) == {"knife"}
+    assert loaded.search_items(ItemQuery(scopes=sro, size=0)).total == 5
 
 
 def test_equal_timestamps_are_ordered_by_id(store_factory):
