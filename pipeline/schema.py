@@ -198,6 +198,7 @@ class ReviewEvent(_Message):
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
         "note", "reply", "purge", "export", "digest",
+        "login", "logout", "user_admin",  # the review console: sessions and user management
     ]
     label: str | None = None
     reason: str | None = None

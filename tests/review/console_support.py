@@ -1,74 +1,59 @@
-"""Helpers for the review service-layer tests: flagged items, a pager with a movable clock, tip threads."""
+"""Helpers for the console tests: people, logging in, reading forms and audit records."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+import re
 
-from rosters import webhook_roster
-
-from pipeline.alerts.pager import Pager, PagerPolicy
-from pipeline.alerts.roster import load_roster
-from pipeline.alerts.rules import load_rules
-from pipeline.config import DEFAULT_CONFIG
-from pipeline.nlp.gazetteer import school_names
-from pipeline.schema import ScoredItem, item_document
-from pipeline.tipline import passphrase
-from pipeline.tipline.threads import SqliteThreadStore
-
-CONFIG = DEFAULT_CONFIG.parent
-SCHOOLS = school_names(CONFIG / "schools.yaml")
-LINCOLN = "Lincoln High School"
-START = datetime(2026, 3, 4, 16, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Chicago
-CONTACT = "call me at 555-0100"
-TIP_CODE = "K7Q2M4XPAB"
-PASSPHRASE = "maple-river-otter-cloud"
+PASSWORD = "correct horse battery staple"
+PEOPLE = {  # username -> (role, full name)
+    "ada": ("admin", "Ada Admin"),
+    "reyes": ("sro", "Officer Dana Reyes"),
+    "cole": ("counselor", "Sam Cole"),
+    "ana": ("analyst", "Ana Lyst"),
+}
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF field in the page"
+    return match.group(1)
 
 
-def scored(item_id: str, *, category: str = "violence", severity: str = "P1", kind: str = "post",
-           author: str | None = "kid1", source: str = "reddit:lincolnhigh", text: str | None = None,
-           at: datetime = START, **extra) -> ScoredItem:
-    tip = kind == "tip"
-    values = dict(id=item_id, kind=kind, text=text or f"bringing a gun to lincoln tomorrow ({item_id})",
-                  source="tipline" if tip else source, source_kind="tipline" if tip else source.split(":")[0],
-                  author=None if tip else author, created_at=at, threat_score=0.95, self_harm_score=0.1,
-                  severity=severity, category=category, school=LINCOLN, school_relevance=1.0, model_version="test",
-                  explanation=["threat cue: bring a gun"],
-                  tip_code=TIP_CODE if tip else None, tip_contact=CONTACT if tip else None)
-    return ScoredItem(**(values | extra))
+def log_in(client, username: str, password: str = PASSWORD, next: str | None = None):
+    """GET the login form, POST it; the POST's response."""
+    page = client.get("/login")
+    assert page.status_code == 200, page.text
+    form = {"username": username, "password": password, "csrf_token": csrf_of(page.text)}
+    if next is not None:
+        form["next"] = next
+    return client.post("/login", data=form)
 
 
-def index(store, *items: ScoredItem) -> None:
-    store.index_items([item_document(i) for i in items])
+def logged_in(client, username: str):
+    r = log_in(client, username)
+    assert r.status_code == 303 and r.headers["location"] == "/", r.text
+    return client
 
 
-def version(store, item_id: str) -> str:
-    return store.get_item(item_id).version
+def token(client, path: str = "/") -> str:
+    """The CSRF token in a page of the logged-in console."""
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    return csrf_of(r.text)
 
 
-def build_pager(store, tmp_path: Path, clock: Clock, sent: list) -> Pager:
-    """The shipped routing rules; sro1 on duty everywhere, admin1 ending every chain; messages
-    land in ``sent``."""
-    roster = webhook_roster(tmp_path / "roster.yaml", "127.0.0.1:9")
-    return Pager(store, load_roster(roster, SCHOOLS), load_rules(CONFIG / "alert_rules.yaml", SCHOOLS),
-                 PagerPolicy(ack_secrets=["s" * 40], console_url="https://review.example.org"),
-                 clock=clock, sleep=lambda _: None, notify=lambda url, title, body: sent.append((url, body)) or True)
+class AuditSpy:
+    """Every audit record the app writes, in order (they still reach the store)."""
 
+    def __init__(self, store, monkeypatch):
+        self.records: list[dict] = []
+        real = store.append_audit
 
-def open_thread_store(tmp_path: Path, code: str = TIP_CODE,
-                      first: str = "someone said he'd bring a gun") -> SqliteThreadStore:
-    threads = SqliteThreadStore(tmp_path / "tipline.sqlite3")
-    salt = passphrase.new_salt()
-    threads.create(code, "tip-1", salt, passphrase.hash_passphrase(PASSPHRASE, salt), LINCOLN, first)
-    return threads
+        def append(docs):
+            self.records.extend(docs)
+            real(docs)
+
+        monkeypatch.setattr(store, "append_audit", append)
+
+    def actions(self, action: str) -> list[dict]:
+        return [r for r in self.records if r["event"]["action"] == action]

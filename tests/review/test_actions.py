@@ -8,7 +8,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from console_support import (
+from service_support import (
     CONTACT, PASSPHRASE, START, TIP_CODE, Clock, build_pager, index, open_thread_store, scored, version,
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from console_support import CONTACT, index, scored
+from service_support import CONTACT, index, scored
 
 from pipeline.review.policy import (
     ACTIONS, CATEGORIES, ROLES, Forbidden, can_act, can_read_conversation, can_view, item_filter, visible_item,
