@@ -15,15 +15,6 @@ from rich.text import Text
 from pipeline.cli import ConfigOption, app, fail, settings
 
 
-def describe(record: dict[str, Any]) -> str:
-    """The record's label, reason and details as one line of ``key=value``."""
-    review = record.get("review") or {}
-    parts = [f"{key}={review[key]}" for key in ("label", "reason", "note") if review.get(key)]
-    for key, value in (record.get("details") or {}).items():
-        parts.append(f"{key}={value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
-    return "  ".join(parts)
-
-
 def when(value: Any, zone: ZoneInfo) -> str:
     try:
         return datetime.fromisoformat(str(value)).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
@@ -39,6 +30,7 @@ def audit(
 ) -> None:
     """An item's audit trail, oldest first: views, actions, acknowledgements, purge."""
     from pipeline.bootstrap import build_store
+    from pipeline.review.trail import describe
 
     s = settings(config)
     store = build_store(s)
