@@ -92,8 +92,10 @@ def queue(store: Store, role: str, filters: QueueFilters = QueueFilters(), *, so
         _user(actor, "actor")
         shown = {k: (list(v) if isinstance(v, tuple | list) else v.isoformat() if isinstance(v, datetime) else v)
                  for k, v in dataclasses.asdict(filters).items() if v}
+        # The ids listed too: "who saw this item" includes whoever had it in a list of excerpts.
         _record(store, None, actor, role, "search", now or utcnow(),
-                {"filters": shown, "sort": sort, "page": page, "total": result.total})
+                {"filters": shown, "sort": sort, "page": page, "total": result.total,
+                 "shown": [h.id for h in result.hits]})
     hits = [StoredDoc(h.id, visible_item(role, h.doc), h.version) for h in result.hits]
     return QueuePage(hits, result.total, counts, page, page_size)
 
