@@ -1,5 +1,5 @@
 """The review server's FastAPI app: acknowledge links (docs/alerts-ack-digest.md) and the review
-console (pipeline/review/console, docs/review-console.md).
+console (pipeline/review/console, docs/review.md).
 
 ``GET /ack/{token}`` shows what the link would acknowledge and changes nothing, because mail
 scanners and link previews fetch every link in a message. Its button POSTs to the same address,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -89,8 +90,13 @@ def create_review_app(rt: Runtime, *, pager: Pager | None = None,
     bad_links = RateLimiter(cfg.bad_link_limit, cfg.window_s)
     client_of = ClientAddress(cfg.trusted_proxies)
 
-    app = FastAPI(title="threatline review", docs_url=None, redoc_url=None, openapi_url=None)
-    install_console(app, rt, clock)
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        console.close()
+
+    app = FastAPI(title="threatline review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    console = install_console(app, rt, clock, pager)
     app.add_middleware(ReviewGuard)  # added last: the outermost layer
 
     @app.exception_handler(Refused)

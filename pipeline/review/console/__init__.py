@@ -1,8 +1,12 @@
 """The review console: server-rendered pages behind a login, on the review server beside the
-acknowledge links (docs/review-console.md).
+acknowledge links (docs/review.md). The pages add no rule of their own: what a role sees and may
+do, the queue and the item page come from the review service (``pipeline.review.policy``,
+``actions``, ``queries``).
 
-- ``web``: the frame every page uses (session, CSRF, rendering, audit, visibility);
-- ``login``: /login, /logout; ``queue``: / and /items/{id}; ``admin``: /admin/users.
+- ``web``: the frame every page uses (session, CSRF, rendering, audit, store trouble);
+- ``login``: /login, /logout; ``queue``: /; ``item``: /items/{id};
+  ``item_actions``: POST /items/{id}/{action}; ``admin``: /admin/users;
+- ``views``: documents turned into what templates show; ``highlight``: cues marked in a text.
 
 A new page or action: a route on a ``web.protected_router()`` in a module here, its router added
 to ``ROUTERS`` below.
@@ -16,21 +20,23 @@ from datetime import datetime
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
+from pipeline.alerts.pager import Pager
 from pipeline.bootstrap import Runtime, district_schools
 from pipeline.config import ConfigError
-from pipeline.review.console import admin, login, queue
+from pipeline.review.console import admin, item, item_actions, login, queue
 from pipeline.review.console.web import (
     STATIC, Console, LoginRequired, Problem, SessionCookies, login_required_response, problem_response,
 )
 from pipeline.review.sessions import SessionCodec, session_secret
 from pipeline.review.users import UsersFile
 
-ROUTERS = (login.router, login.signed_in, queue.router, admin.router)
+ROUTERS = (login.router, login.signed_in, queue.router, item.router, item_actions.router, admin.router)
 
 
-def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime]) -> Console:
-    """Add the console's routes, static files and error handling to ``app``. Reads the users file
-    and the session secret now, so a broken file or a weak secret stops the server at start."""
+def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime], pager: Pager) -> Console:
+    """Add the console's routes, static files and error handling to ``app``; ``pager``
+    acknowledges alerts. Reads the users file and the session secret now, so a broken file or a
+    weak secret stops the server at start. Call ``Console.close()`` at shutdown."""
     settings, cfg = rt.settings, rt.settings.review
     try:
         codec = SessionCodec(session_secret(settings), idle_s=cfg.session_timeout_s, max_age_s=cfg.session_max_age_s)
@@ -38,7 +44,7 @@ def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime]) ->
         raise ConfigError(str(exc)) from None
     users = UsersFile(settings.config_path(cfg.users_file))
     users.all()
-    console = Console(rt, users=users, codec=codec, clock=clock, schools=district_schools(settings))
+    console = Console(rt, users=users, codec=codec, clock=clock, schools=district_schools(settings), pager=pager)
     app.state.console = console
     app.add_middleware(SessionCookies)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,4 +1,4 @@
-"""The review console's frame: who is asking, CSRF, rendering, audit, who may see what.
+"""The review console's frame: who is asking, CSRF, rendering, audit, store trouble.
 
 A page or an action is a route on a router from ``protected_router()``; its handler asks for
 ``viewer: Viewer = Depends(current_viewer)`` and answers with ``render(request, "page.html", ...)``
@@ -7,6 +7,7 @@ dependencies make every such route require a valid session (else a redirect to /
 for JSON and htmx) and refuse every POST, PUT, PATCH and DELETE without the session's CSRF token
 (form field ``csrf_token`` or header ``X-CSRF-Token``) with 403. Forms write ``{{ csrf_field() }}``.
 Templates autoescape everything; never mark text from a post, a tip or a user ``|safe``.
+Who may see or do what is the review service's (``pipeline.review.policy``), never decided here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote
 from zoneinfo import ZoneInfo
 
@@ -30,13 +32,19 @@ from starlette.concurrency import run_in_threadpool
 
 from pipeline.bootstrap import Runtime
 from pipeline.config import ConfigError
+from pipeline.review.actions import tip_threads
 from pipeline.review.sessions import Session, SessionCodec
 from pipeline.review.users import User, UsersFile
 from pipeline.schema import ReviewEvent, audit_document
+from pipeline.store import NotFound, StoreError
 from pipeline.tipline.body import read_limited
 from pipeline.tipline.clients import ClientAddress
 from pipeline.tipline.ratelimit import RateLimiter
+from pipeline.tipline.threads import ThreadStore, ThreadStoreError
 from pipeline.tipline.validation import InputError
+
+if TYPE_CHECKING:
+    from pipeline.alerts.pager import Pager
 
 log = logging.getLogger("threatline.review")
 
@@ -50,19 +58,10 @@ CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 64 * 1024
 COOKIE = "tl_session"
+UNAVAILABLE = ("threatline cannot reach its store right now. Try again in a minute; if it lasts, "
+               "tell the administrator. Pages still go out.")
 
-# --- who may see what ------------------------------------------------------------------------
-
-COUNSELOR_CATEGORIES = frozenset({"self_harm", "bullying"})
-
-
-def visible_categories(role: str) -> frozenset[str] | None:
-    """The item categories ``role`` may see in the console; None: every category.
-
-    The console's only visibility rule, until the review service's policy replaces this function:
-    counselors see self-harm and bullying, everyone else everything."""
-    return COUNSELOR_CATEGORIES if role == "counselor" else None
-
+T = TypeVar("T")
 
 # --- errors that become responses ------------------------------------------------------------
 
@@ -106,9 +105,11 @@ class Console:
     """Everything the console's routes share; one per app, at ``app.state.console``."""
 
     def __init__(self, rt: Runtime, *, users: UsersFile, codec: SessionCodec, clock: Callable[[], datetime],
-                 schools: Sequence[str]):
+                 schools: Sequence[str], pager: Pager):
         settings, cfg = rt.settings, rt.settings.review
-        self.rt, self.users, self.codec, self.clock = rt, users, codec, clock
+        self.rt, self.users, self.codec, self.clock, self.pager = rt, users, codec, clock, pager
+        self._threads: ThreadStore | None = None
+        self._threads_lock = threading.Lock()
         self.tz = ZoneInfo(settings.general.timezone)
         self.district = settings.general.district
         self.schools = list(schools)
@@ -125,6 +126,22 @@ class Console:
         self.env.globals["csrf_field"] = _csrf_field
         self.env.filters["when"] = self.when
         self.env.filters["label"] = lambda value: str(value or "").replace("_", "-")
+
+    @property
+    def threads(self) -> ThreadStore:
+        """The tip line's thread store (replies, the tip conversation). Opened at first use, not
+        at start: most pages never need it, and a test app that is never served opens nothing."""
+        with self._threads_lock:
+            if self._threads is None:
+                self.rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+                self._threads = tip_threads(self.rt.settings)
+            return self._threads
+
+    def close(self) -> None:
+        with self._threads_lock:
+            if self._threads is not None:
+                self._threads.close()
+                self._threads = None
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -182,6 +199,17 @@ class Console:
 
 def console_of(request: Request) -> Console:
     return request.app.state.console
+
+
+async def off_thread(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call`` in a worker thread (the stores are synchronous); store trouble becomes a 503 page.
+    ``NotFound`` (a StoreError too) passes through: only the caller knows what was missing."""
+    try:
+        return await run_in_threadpool(call, *args, **kwargs)
+    except NotFound:
+        raise
+    except (StoreError, ThreadStoreError):
+        raise Problem(503, "Try again in a minute", UNAVAILABLE, {"Retry-After": "30"}) from None
 
 
 @jinja2.pass_context
