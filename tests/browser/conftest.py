@@ -90,9 +90,13 @@ def save_screenshot(page: Page, folder: Path, name: str) -> Path:
     return path
 
 
+# Read once at import: the ``settings`` fixture clears every THREATLINE_* variable before a test runs.
+SCREENSHOTS = os.environ.get("THREATLINE_SCREENSHOTS")
+
+
 @pytest.fixture
 def screenshot(tmp_path, request) -> Callable[[Page, str], Path]:
     """``screenshot(page, name)`` saves into $THREATLINE_SCREENSHOTS if set (to look at them),
     else into the test's tmp_path; the file name starts with the test's name."""
-    folder = Path(os.environ.get("THREATLINE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder = Path(SCREENSHOTS or tmp_path / "screenshots")
     return lambda page, name: save_screenshot(page, folder, f"{request.node.name}-{name}")
