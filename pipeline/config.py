@@ -140,7 +140,7 @@ class AlertsConfig(_Section):
 
 
 class ReviewConfig(_Section):
-    # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).
+    # `threatline serve review`: acknowledge links and the review console (docs/review.md).
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
     # Forged or garbled acknowledge links per client per window (then 429). Genuine links are
@@ -149,7 +149,7 @@ class ReviewConfig(_Section):
     window_s: float = Field(default=300.0, gt=0, le=900)
     # As tipline.trusted_proxies: reverse proxies whose X-Forwarded-For names the client.
     trusted_proxies: list[str] = Field(default_factory=list)
-    # The console (docs/review-console.md). Who may log in, with which role: `threatline users`.
+    # The console (docs/review.md). Who may log in, with which role: `threatline users`.
     users_file: Path = Path("users.yaml")  # relative to this config file's directory
     # Signs the session cookies. Unset: a random secret generated once in data_dir.
     session_secret: SecretStr | None = None

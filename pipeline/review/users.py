@@ -41,7 +41,7 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 takes any length; a megabyte "password" is only a way to burn CPU
 
 HEADER = """\
-# Review console users (docs/review-console.md). Managed by `threatline users add|passwd` and the
+# Review console users (docs/review.md). Managed by `threatline users add|passwd` and the
 # console's admin page; passwords are stored only as argon2id hashes. Keep this file 0600.
 """
 
