@@ -52,8 +52,7 @@ def item_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def alert_view(alert: dict[str, Any]) -> dict[str, Any]:
-    return {key: alert.get(key) for key in ("id", "role", "status", "person", "escalation_level", "acknowledged_by",
-                                            "acknowledged_at", "created_at", "merged_into")}
+    return {key: alert.get(key) for key in ("id", "role", "status", "person", "acknowledged_by", "acknowledged_at")}
 
 
 def audit_view(record: dict[str, Any]) -> dict[str, Any]:
