@@ -7,6 +7,7 @@ Contract (both adapters, tests/contract/test_store_contract.py):
   document in between, ``ConflictError`` is raised and nothing is written.
 - ``StoreUnavailable`` means "try again later"; stages back off and commit nothing.
 - ``ItemQuery.since`` is inclusive and ``until`` exclusive; ties in any sort break by item id.
+- ``ItemQuery.labeled``: True keeps items with a ``review.label``, False items without one.
 - ``update_alert`` replaces the whole alert document; ``search_alerts`` returns newest first.
 - Elasticsearch cannot page past 10,000 hits with ``offset`` + ``size``; the embedded store can.
 """
@@ -53,6 +54,7 @@ class ItemQuery:
     school: Sequence[str] = ()
     status: Sequence[str] = ()
     source: Sequence[str] = ()
+    labeled: bool | None = None  # None: either
     since: datetime | None = None
     until: datetime | None = None
     sort: Literal["newest", "oldest", "score"] = "newest"
