@@ -196,7 +196,7 @@ class ReviewEvent(_Message):
     role: str
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
-        "note", "reply", "purge", "export", "digest",
+        "note", "reply", "purge", "export", "digest", "promote", "rollback",
     ]
     label: str | None = None
     reason: str | None = None
