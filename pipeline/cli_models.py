@@ -85,6 +85,7 @@ def evaluate_command(
     from pipeline.nlp.model import TrainedClassifier
 
     classifier = build_classifier(settings(config))
+    classifier = getattr(classifier, "current", classifier)  # the champion a ReloadingClassifier holds
     if not isinstance(classifier, TrainedClassifier):
         fail("error: eval needs classify.model: trained", 2)
     rows = _labeled_rows(input)
