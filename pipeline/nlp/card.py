@@ -129,6 +129,10 @@ def _retrain_section(r: dict) -> list[str]:
                          [[c["what"], _num(c["challenger"]), _num(c["champion"]), _num(c["allowed_drop"]),
                            "yes" if c["ok"] else "**no**"]
                           for c in decision["checks"]]), ""]
+    lost = r.get("functional_regressions") or {}
+    if lost:
+        parts += [f"Functional cases {champion} passes and this model fails:", "",
+                  *[f"- {c}: " + "; ".join(f"`{t}`" for t in texts) for c, texts in lost.items()], ""]
     verdict = "passes" if decision["passed"] else "refuses"
     action = {"auto": "promote if the policy passes", "never": "evaluate only", "force": "force promotion"}[r["promote"]]
     parts += ["### Promotion decision", "",

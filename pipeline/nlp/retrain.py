@@ -116,6 +116,14 @@ def training_rows(case: LabeledCase, family: str) -> list[dict]:
     return [{**base, **hard, head: 1, "weight": p}, {**base, **hard, head: 0, "weight": 1 - p}]
 
 
+def regressions(challenger: dict, champion: dict) -> dict[str, list[str]]:
+    """Functional cases the champion passes and the challenger fails, per capability: what an
+    analyst reads before forcing a promotion the policy refused."""
+    lost = {c: sorted(set(r.get("failed", [])) - set(champion.get(c, {}).get("failed", [])))
+            for c, r in challenger.items()}
+    return {c: texts for c, texts in lost.items() if texts}
+
+
 def measure(model: TrainedClassifier, test: Sequence[dict], cases, phase: Phase = quiet) -> dict:
     """What the promotion policy compares: per-head test metrics and functional pass counts."""
     return {"heads": score_test(model, test, phase, f"score test split ({model.version})"),
@@ -151,7 +159,9 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
         decision = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},
                           champion, champion_numbers)
         metrics["retrain"] = {"labels": labels, "champion": champion_numbers and {"version": champion, **champion_numbers},
-                              "decision": decision.as_dict(), "promote": mode, "by": by}
+                              "decision": decision.as_dict(), "promote": mode, "by": by,
+                              "functional_regressions": champion_numbers and regressions(metrics["functional"],
+                                                                                         champion_numbers["functional"])}
         save_metrics(partial, version, metrics)
         partial.rename(models_dir / version)
     except BaseException:

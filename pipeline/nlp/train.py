@@ -211,7 +211,8 @@ def functional_rates(model: TrainedClassifier, cases: Sequence[Case], phase: Pha
 
 
 def _rates(results: dict) -> dict:
-    return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4)} for c, r in results.items()}
+    return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4), "failed": r.failed_texts}
+            for c, r in results.items()}
 
 
 def _triage(test: Sequence[dict], verdicts: Sequence[Verdict]) -> dict:

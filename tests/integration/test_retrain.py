@@ -115,6 +115,8 @@ def test_a_retrain_with_labels_writes_a_version_and_follows_the_policy(loop, tmp
                       champion, champion_numbers)
     assert retrain["decision"] == expected.as_dict()
     assert current_version(models) == (version if expected.passed else champion)
+    lost = {c.what.split()[1] for c in expected.failures if c.what.startswith("functional")}
+    assert lost <= set(retrain["functional_regressions"])  # each lost capability names its lost cases
     card = (models / version / "model_card.md").read_text()
     for section in ("## Retraining with analysts' labels", f"### Against the champion {champion}",
                     "### Promotion decision", "| threat_transient | 1 |", "console 3, dana.jsonl 20"):
