@@ -96,8 +96,9 @@ def main() -> None:
     total, phases, metrics = run(cases)
     labels = metrics["retrain"]["labels"]
     print(f"retrain: {args.labels} labeled posts (made in {made:.1f}s, not counted), "
-          f"{labels['trained_on']} trained on, {labels['held_out_skipped']} held-out texts skipped; "
-          f"corpus {metrics['corpus']['rows']} rows")
+          f"{labels['trained_on']} trained on ({labels['new_texts']} new texts, {labels['relabeled_corpus_texts']} "
+          f"corpus texts relabeled), {labels['held_out_skipped']} held-out texts skipped; "
+          f"{metrics['corpus']['rows']} corpus rows besides them")
     for name, seconds in phases.items():
         print(f"  {name:<46} {seconds:7.1f}s")
     verdict = "within" if total <= TARGET_S else "OVER"

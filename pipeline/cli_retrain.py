@@ -87,6 +87,8 @@ def retrain(
     except ValueError as exc:  # a bad line in a labels file, named by file and line
         fail(f"error: {exc}", 2)
     _print_decision(report.decision)
+    for warning in report.warnings:
+        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if report.promoted:
         before = f"was {report.decision.champion}" if report.decision.champion else "the first one"
         out.print(f"{report.version} is now the champion ({before}); running stages pick it up")

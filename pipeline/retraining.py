@@ -177,10 +177,12 @@ class RetrainReport:
     decision: Decision
     promoted: bool
     labels: dict
+    warnings: list[str]
 
     def as_dict(self) -> dict:
         return {"version": self.version, "champion_before": self.champion_before, "promoted": self.promoted,
-                "policy_passed": self.decision.passed, "reasons": self.decision.reasons(), "labels": self.labels}
+                "policy_passed": self.decision.passed, "reasons": self.decision.reasons(), "labels": self.labels,
+                "warnings": self.warnings}
 
 
 def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_store: bool = False,
@@ -213,7 +215,8 @@ def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_st
     finally:
         if store is not None:
             store.close()
-    return RetrainReport(result.version, champion, result.decision, entry is not None, result.metrics["retrain"]["labels"])
+    r = result.metrics["retrain"]
+    return RetrainReport(result.version, champion, result.decision, entry is not None, r["labels"], r["warnings"])
 
 
 def describe_versions(models: Path) -> list[dict]:

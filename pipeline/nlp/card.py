@@ -129,6 +129,7 @@ def _retrain_section(r: dict) -> list[str]:
                          [[c["what"], _num(c["challenger"]), _num(c["champion"]), _num(c["allowed_drop"]),
                            "yes" if c["ok"] else "**no**"]
                           for c in decision["checks"]]), ""]
+    parts += [f"**Warning:** {w}" for w in r.get("warnings", [])] + ([""] if r.get("warnings") else [])
     lost = r.get("functional_regressions") or {}
     if lost:
         parts += [f"Functional cases {champion} passes and this model fails:", "",

@@ -6,6 +6,7 @@ metrics.json and model card. Changing the champion is the caller's step (pipelin
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from pipeline.nlp.features import HEADS
 from pipeline.nlp.functional import load_cases
 from pipeline.nlp.labels import TARGETS, LabeledCase, normalised
 from pipeline.nlp.lexicon import LexiconClassifier
-from pipeline.nlp.model import TrainedClassifier
+from pipeline.nlp.model import METRICS_FILE, TrainedClassifier
 from pipeline.nlp.model_errors import ModelError
 from pipeline.nlp.promotion import Decision, PromoteMode, decide
 from pipeline.nlp.registry import champion_or_none, next_version
@@ -116,6 +117,26 @@ def training_rows(case: LabeledCase, family: str) -> list[dict]:
     return [{**base, **hard, head: 1, "weight": p}, {**base, **hard, head: 0, "weight": 1 - p}]
 
 
+def _stale_champion(models_dir: Path, champion: str | None, corpus: dict) -> list[str]:
+    """A champion trained on another version of the corpus may have trained on texts that are in
+    today's test split (families are re-dealt when templates change): its numbers are flattered."""
+    if champion is None:
+        return []
+    try:
+        theirs = json.loads((models_dir / champion / METRICS_FILE).read_text(encoding="utf-8")).get("corpus", {})
+    except (OSError, ValueError):
+        theirs = {}
+    if "sha256" in theirs:
+        same = theirs["sha256"] == corpus["sha256"]
+    else:  # versions before the fingerprint: the shape of the corpus is what they recorded
+        same = all(theirs.get(k) == corpus[k] for k in ("rows", "per_split", "families"))
+    return [] if same else [
+        f"{champion} was trained on another version of the corpus ({theirs.get('rows', '?')} rows, "
+        f"{theirs.get('families', '?')} families; now {corpus['rows']}, {corpus['families']}): it may have trained on "
+        "texts in today's test split, which flatters its numbers. If the policy refuses for that reason, "
+        "a forced promotion (audited) is the honest way forward."]
+
+
 def regressions(challenger: dict, champion: dict) -> dict[str, list[str]]:
     """Functional cases the champion passes and the challenger fails, per capability: what an
     analyst reads before forcing a promotion the policy refused."""
@@ -149,7 +170,7 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
     partial = models_dir / f".partial-{version}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        metrics = train_rows(rows, corpus_file.name, files, partial, version, functional_dir=functional_dir,
+        metrics = train_rows(rows, corpus_file, files, partial, version, functional_dir=functional_dir,
                              baseline=baseline, log=log, phase=phase)
         champion_numbers = None
         if champion is not None:
@@ -159,6 +180,7 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
         decision = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},
                           champion, champion_numbers)
         metrics["retrain"] = {"labels": labels, "champion": champion_numbers and {"version": champion, **champion_numbers},
+                              "warnings": _stale_champion(models_dir, champion, metrics["corpus"]),
                               "decision": decision.as_dict(), "promote": mode, "by": by,
                               "functional_regressions": champion_numbers and regressions(metrics["functional"],
                                                                                          champion_numbers["functional"])}

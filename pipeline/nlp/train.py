@@ -85,16 +85,16 @@ def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
           phase: Phase = quiet) -> dict:
     rows = read_jsonl(corpus_file)
     log(f"corpus: {len(rows)} rows from {corpus_file}")
-    return train_rows(rows, corpus_file.name, files, out_dir, version, functional_dir=functional_dir,
+    return train_rows(rows, corpus_file, files, out_dir, version, functional_dir=functional_dir,
                       external=external, baseline=baseline, log=log, phase=phase)
 
 
-def train_rows(rows: list[dict], corpus_name: str, files: ConfigFiles, out_dir: Path, version: str, *,
+def train_rows(rows: list[dict], corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
                functional_dir: Path | None = None, external: Path | None = None,
                baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
                phase: Phase = quiet) -> dict:
     """Train on corpus-shaped rows (0/1 per head, ``split``, ``family``; optional ``weight``, and
-    ``origin`` on rows that came from analysts' labels rather than the corpus)."""
+    ``origin`` on rows that came from analysts' labels rather than ``corpus_file``)."""
     nlp = attach_gazetteer(build_nlp(files.lexicon_dir, files.cues_file, files.identity_file), files.schools_file)
     analyzer = Analyzer(nlp)
     with phase("analyse posts", len(rows)) as advance:
@@ -126,7 +126,8 @@ def train_rows(rows: list[dict], corpus_name: str, files: ConfigFiles, out_dir: 
     metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log, phase)
     metrics["thresholds"] = {h: t.points() for h, t in thresholds.items()}
     corpus = [(r, s) for r, s in zip(rows, split) if "origin" not in r]
-    metrics["corpus"] = {"file": corpus_name, "rows": len(corpus),
+    # The fingerprint tells a later retrain whether this model's test split is still today's.
+    metrics["corpus"] = {"file": corpus_file.name, "sha256": sha256_file(corpus_file), "rows": len(corpus),
                          "per_split": {s: sum(1 for _, x in corpus if x == s) for s in ("train", "validation", "test")},
                          "families": len({r["family"] for r, _ in corpus})}
     save_metrics(out_dir, version, metrics)

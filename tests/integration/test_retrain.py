@@ -109,6 +109,7 @@ def test_a_retrain_with_labels_writes_a_version_and_follows_the_policy(loop, tmp
     assert retrain["labels"]["by_label"]["threat_transient"] == 1
     assert retrain["labels"]["new_texts"] == 3 and retrain["labels"]["relabeled_corpus_texts"] == 20
     # The recorded decision is the policy applied to the recorded numbers of both models.
+    assert retrain["warnings"] == []  # the champion was trained on this very corpus
     champion_numbers = retrain["champion"]
     assert champion_numbers["version"] == champion
     expected = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.nlp.features import HEADS
 from pipeline.nlp.labels import LABELS, TARGETS, TRANSIENT_THREAT, LabeledCase, case_from_item, normalised, read_cases
-from pipeline.nlp.retrain import merge, training_rows
+from pipeline.nlp.retrain import _stale_champion, merge, regressions, training_rows
 from pipeline.schema import ScoredItem, item_document
 
 
@@ -103,3 +103,21 @@ def test_case_from_a_flagged_item_document():
                              "model_version": "v2-20261123", "source_kind": "tipline", "kind": "tip"}
     doc["review"]["label"] = "false_positive"  # not a label the console gives: not a training case
     assert case_from_item("item-1", doc) is None
+
+
+def test_a_champion_trained_on_another_corpus_is_flagged(tmp_path):
+    now = {"sha256": "abc", "rows": 10, "per_split": {"train": 6, "validation": 2, "test": 2}, "families": 4}
+    (tmp_path / "v1").mkdir()
+    for theirs, stale in (({**now}, False), ({**now, "sha256": "def"}, True),
+                          ({k: v for k, v in now.items() if k != "sha256"}, False),  # before fingerprints
+                          ({"rows": 9, "per_split": now["per_split"], "families": 4}, True)):
+        (tmp_path / "v1" / "metrics.json").write_text(json.dumps({"corpus": theirs}))
+        warnings = _stale_champion(tmp_path, "v1", now)
+        assert bool(warnings) is stale, theirs
+    assert _stale_champion(tmp_path, None, now) == []
+
+
+def test_functional_regressions_are_the_cases_only_the_champion_passes():
+    challenger = {"news": {"failed": ["a", "b"]}, "negated": {"failed": ["c"]}, "emoji": {"failed": []}}
+    champion = {"news": {"failed": ["b"]}, "negated": {"failed": ["c", "d"]}, "emoji": {"failed": ["e"]}}
+    assert regressions(challenger, champion) == {"news": ["a"]}
