@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.nlp.corpus import read_jsonl
-from pipeline.nlp.features import HEADS
 from pipeline.nlp.functional import load_cases
 from pipeline.nlp.labels import TARGETS, LabeledCase, normalised
 from pipeline.nlp.lexicon import LexiconClassifier
-from pipeline.nlp.model import METRICS_FILE, TrainedClassifier
+from pipeline.nlp.model import METRICS_FILE, TrainedClassifier, sha256_file
 from pipeline.nlp.model_errors import ModelError
 from pipeline.nlp.promotion import Decision, PromoteMode, decide
 from pipeline.nlp.registry import champion_or_none, next_version
@@ -43,7 +42,7 @@ def _when(case: LabeledCase) -> datetime:
 
 
 def merge(corpus: Sequence[dict], cases: Sequence[LabeledCase]) -> tuple[list[dict], dict]:
-    """Training rows: the corpus with the labeled cases folded in, one row per normalised text,
+    """Training rows: the corpus with the labeled cases folded in, one label per normalised text,
     and what happened to the labels (for the card).
 
     - Several labels for one text: the console beats a file (it is the record), then the latest.
@@ -100,7 +99,8 @@ def merge(corpus: Sequence[dict], cases: Sequence[LabeledCase]) -> tuple[list[di
 
 
 def _disagrees(row: dict, case: LabeledCase) -> bool:
-    return any(round(TARGETS[case.label][h]) != row[h] for h in HEADS)
+    # A soft target (a transient threat) agrees with either corpus label of its head.
+    return any(t in (0.0, 1.0) and int(t) != row[h] for h, t in TARGETS[case.label].items())
 
 
 def training_rows(case: LabeledCase, family: str) -> list[dict]:
@@ -115,6 +115,13 @@ def training_rows(case: LabeledCase, family: str) -> list[dict]:
         return [{**base, **hard}]
     (head, p), = soft.items()
     return [{**base, **hard, head: 1, "weight": p}, {**base, **hard, head: 0, "weight": 1 - p}]
+
+
+def corpus_shape(corpus: Sequence[dict], corpus_file: Path) -> dict:
+    """What a model's metrics.json records of the corpus file it was trained on (before labels)."""
+    return {"sha256": sha256_file(corpus_file), "rows": len(corpus),
+            "per_split": {s: sum(r["split"] == s for r in corpus) for s in ("train", "validation", "test")},
+            "families": len({r["family"] for r in corpus})}
 
 
 def _stale_champion(models_dir: Path, champion: str | None, corpus: dict) -> list[str]:
@@ -180,7 +187,7 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
         decision = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},
                           champion, champion_numbers)
         metrics["retrain"] = {"labels": labels, "champion": champion_numbers and {"version": champion, **champion_numbers},
-                              "warnings": _stale_champion(models_dir, champion, metrics["corpus"]),
+                              "warnings": _stale_champion(models_dir, champion, corpus_shape(corpus, corpus_file)),
                               "decision": decision.as_dict(), "promote": mode, "by": by,
                               "functional_regressions": champion_numbers and regressions(metrics["functional"],
                                                                                          champion_numbers["functional"])}
