@@ -10,7 +10,8 @@ retrain-classifier/retrain-on-demand`` starts a run. docs/retraining.md has the 
 
 from __future__ import annotations
 
-import sys
+import json
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 
@@ -22,16 +23,19 @@ from pipeline.retraining import FUNCTIONAL, run_retrain
 def retrain_classifier(config_path: str | None = None, label_files: list[str] | None = None, from_store: bool = True,
                        promote: str = "auto", by: str | None = None, functional_dir: str | None = None) -> dict:
     """Train a challenger on the corpus plus labels, compare it with the champion, promote per the policy."""
-    from pathlib import Path
-
     if promote not in ("auto", "never", "force"):
         raise ValueError(f"promote must be auto, never or force, not {promote!r}")
     logger = get_run_logger()
+    # A forced promotion needs a person's name: no default for it (run_retrain refuses without).
+    actor = by or (None if promote == "force" else "flow:retrain-classifier")
     report = run_retrain(load_settings(config_path), label_files=[Path(p) for p in label_files or []],
-                         from_store=from_store, mode=promote, by=by or (None if promote == "force" else "flow:retrain-classifier"),
+                         from_store=from_store, mode=promote, by=actor,
                          functional_dir=Path(functional_dir) if functional_dir else FUNCTIONAL, log=logger.info)
-    logger.info("retrain: %s %s; champion %s; %s", report.version,
-                "promoted" if report.promoted else "not promoted", report.champion_before, "; ".join(report.decision.reasons()))
+    for warning in report.warnings:
+        logger.warning(warning)
+    logger.info("retrain: %s %s (champion before: %s); %s", report.version,
+                "promoted" if report.promoted else "not promoted", report.champion_before,
+                "; ".join(report.decision.reasons()))
     return report.as_dict()
 
 
@@ -45,6 +49,5 @@ if __name__ == "__main__":
     parser.add_argument("--promote", default="auto", choices=("auto", "never", "force"))
     parser.add_argument("--by")
     args = parser.parse_args()
-    result = retrain_classifier(config_path=args.config, label_files=args.labels, from_store=not args.no_store,
-                                promote=args.promote, by=args.by)
-    sys.exit(0 if result else 1)
+    print(json.dumps(retrain_classifier(config_path=args.config, label_files=args.labels, from_store=not args.no_store,
+                                        promote=args.promote, by=args.by)))
