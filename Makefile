@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/retrain.py
 
 clean:
 	rm -rf $(VENV) data

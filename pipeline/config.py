@@ -75,6 +75,8 @@ class ClassifyConfig(_Section):
     # "trained": the champion named by <models_dir>/CURRENT; "lexicon": the keyword baseline.
     model: Literal["trained", "lexicon"] = "trained"
     models_dir: Path = Path("../models")
+    # How often a running classifier looks at <models_dir>/CURRENT for a new champion (between batches).
+    reload_check_s: float = Field(default=10.0, ge=0)
     lexicon_dir: Path = Path("lexicons")
     cues_file: Path = Path("cues.yaml")
     identity_file: Path = Path("identity_terms.yaml")

@@ -197,7 +197,7 @@ class ReviewEvent(_Message):
     role: str
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
-        "note", "reply", "purge", "export", "digest",
+        "note", "reply", "purge", "export", "digest", "promote", "rollback",
         "login", "logout", "user_admin",  # the review console: sessions and user management
     ]
     label: str | None = None

@@ -9,6 +9,7 @@ Contract (both adapters, tests/contract/test_store_contract.py):
 - ``ItemQuery.since`` is inclusive and ``until`` exclusive; ties in any sort break by item id.
 - ``ItemQuery.scopes`` is what a role may see (``pipeline.review.policy``): an item must fall in
   at least one scope; no scopes means no limit. Every other filter narrows further.
+- ``ItemQuery.labeled``: True keeps items with a ``review.label``, False items without one.
 - ``update_alert`` replaces the whole alert document; ``search_alerts`` returns newest first.
 - Elasticsearch cannot page past 10,000 hits with ``offset`` + ``size``; the embedded store can.
 """
@@ -69,6 +70,7 @@ class ItemQuery:
     tip_code: Sequence[str] = ()  # threat.tip.code: a tip and its follow-ups
     assignee: Sequence[str] = ()  # review.assignee
     scopes: Sequence[Scope] = ()  # any one of them must hold; none: no limit
+    labeled: bool | None = None   # None: either
     since: datetime | None = None
     until: datetime | None = None
     # severity: P1 first, then newest

@@ -130,6 +130,9 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
     filters: list[dict[str, Any]] = [
         {"terms": {field: list(getattr(query, name))}} for name, field in FILTER_FIELDS.items() if getattr(query, name)
     ]
+    must_not: list[dict[str, Any]] = []
+    if query.labeled is not None:
+        (filters if query.labeled else must_not).append({"exists": {"field": "review.label"}})
     bounds = {}
     if query.since is not None:
         bounds["gte"] = query.since.isoformat()
@@ -148,7 +151,7 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
         must.append({"multi_match": {"query": query.text, "type": "cross_fields", "operator": "and",
                                      "fields": list(TEXT_FIELDS), "zero_terms_query": "all"}})
     return {
-        "query": {"bool": {"must": must, "filter": filters}},
+        "query": {"bool": {"must": must, "filter": filters, **({"must_not": must_not} if must_not else {})}},
         "sort": SORTS[query.sort],
         "from_": query.offset,
         "size": query.size,

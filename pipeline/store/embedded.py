@@ -307,6 +307,9 @@ class EmbeddedStore(Store):
         if query.until is not None:
             where.append("ts_ms < ?")
             params.append(epoch(query.until, 1_000))
+        if query.labeled is not None:
+            # No column of its own: few items are labeled and older files need no migration.
+            where.append(f"json_extract(doc, '$.review.label') IS {'NOT ' if query.labeled else ''}NULL")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._read() as db:
             total = db.execute(f"SELECT COUNT(*) FROM items {clause}", params).fetchone()[0]

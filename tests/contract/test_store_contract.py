@@ -170,6 +170,21 @@ def test_status_filter_follows_review_updates(loaded, corpus):
     assert len(find(loaded, status=["open", "dismissed"])) == 6
 
 
+def test_labeled_filter_follows_review_labels(loaded, corpus):
+    assert find(loaded, labeled=True) == []
+    assert len(find(loaded, labeled=False)) == len(corpus)
+    for name, label in (("knife", "threat_transient"), ("sad", "self_harm"), ("game", "not_a_concern")):
+        stored = loaded.get_item(doc_id(corpus[name]))
+        loaded.update_review(stored.id, {"label": label, "updated_by": "sro1"}, stored.version)
+    cleared = loaded.get_item(doc_id(corpus["game"]))  # a label taken back is no label
+    loaded.update_review(cleared.id, {"label": None}, cleared.version)
+    labeled = {doc_id(corpus[n]) for n in ("knife", "sad")}
+    assert set(find(loaded, labeled=True)) == labeled
+    assert set(find(loaded, labeled=False)) == {doc_id(d) for d in corpus.values()} - labeled
+    assert find(loaded, labeled=True, severity=["P2"], sort="oldest") == [doc_id(corpus["knife"]), doc_id(corpus["sad"])]
+    assert loaded.search_items(ItemQuery(labeled=True, size=0)).total == 2
+
+
 def test_since_is_inclusive_and_until_exclusive(loaded, corpus):
     knife, sad, bully = (doc_id(corpus[k]) for k in ("knife", "sad", "bully"))
     window = find(loaded, since=T0 + timedelta(hours=2), until=T0 + timedelta(days=2), sort="oldest")
