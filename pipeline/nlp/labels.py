@@ -56,8 +56,12 @@ def case_from_item(item_id: str, doc: dict) -> LabeledCase | None:
     text = doc.get("message")
     if review.get("label") not in LABELS or not isinstance(text, str) or not text.strip():
         return None
-    return LabeledCase(text=text, label=review["label"], id=item_id, labeled_by=review.get("updated_by"),
-                       labeled_at=review.get("updated"), model_version=threat.get("model_version"),
+    # The console records who labeled and when apart from the last change (labeled_by/_at);
+    # items labeled before it did fall back to the last change.
+    return LabeledCase(text=text, label=review["label"], id=item_id,
+                       labeled_by=review.get("labeled_by") or review.get("updated_by"),
+                       labeled_at=review.get("labeled_at") or review.get("updated"),
+                       model_version=threat.get("model_version"),
                        source_kind=event.get("module"), kind=threat.get("kind"))
 
 
