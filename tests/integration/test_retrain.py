@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
 from fixtures_search import flagged_item
@@ -19,7 +20,6 @@ from pipeline.nlp.corpus import read_jsonl, write_jsonl
 from pipeline.nlp.promotion import decide
 from pipeline.nlp.registry import current_version, history, versions
 from pipeline.retraining import run_retrain
-from pipeline.store.embedded import EmbeddedStore
 
 SHIPPED = REPO_ROOT / "models"
 
@@ -44,6 +44,37 @@ def loop(tmp_path_factory):
         assert first.exit_code == 0, first.output
         yield load_settings(DEFAULT_CONFIG), models, first
     assert (SHIPPED / "CURRENT").read_text() == shipped_champion
+
+
+def label_in_console(settings, tmp_path, docs, labels):
+    """Index ``docs``, then log in to the review console as sro.kim and label each item of
+    ``labels`` through its item page form, on 2026-12-01 at 15:00 UTC."""
+    import re
+
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+
+    from pipeline.bootstrap import runtime
+    from pipeline.review import users
+    from pipeline.review.app import create_review_app
+
+    s = settings.model_copy(update={"review": settings.review.model_copy(update={"users_file": tmp_path / "users.yaml"})})
+    with pytest.MonkeyPatch.context() as mp, runtime(s) as rt:
+        mp.setattr(users, "default_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        users.UsersFile(tmp_path / "users.yaml").add("sro.kim", "sro", "a long enough password", "Officer Kim")
+        rt.store.index_items(docs)
+        when = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+        with TestClient(create_review_app(rt, clock=lambda: when), follow_redirects=False) as console:
+            login = console.get("/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+            assert console.post("/login", data={"username": "sro.kim", "password": "a long enough password",
+                                                "csrf_token": csrf}).status_code == 303
+            for item_id, label in labels.items():
+                page = console.get(f"/items/{item_id}").text
+                form = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+                        "version": re.search(r'name="version" value="([^"]+)"', page).group(1), "label": label}
+                done = console.post(f"/items/{item_id}/label", data=form)
+                assert done.status_code == 303, done.text
 
 
 def cli(*args):
@@ -71,19 +102,14 @@ def test_a_retrain_with_labels_writes_a_version_and_follows_the_policy(loop, tmp
     settings, models, _ = loop
     champion = current_version(models)
     corpus = read_jsonl(models / "data" / "corpus.jsonl")
-    # The console: four flagged items, three labeled (one label taken back is no label).
-    store = EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
+    # A labeling session in the console: an SRO labels three of four flagged items.
     texts = {"lhs": ("everyone in the LHS quad is getting shot friday, not joking", "threat_substantive"),
              "seat": ("take my seat again and ill end you lol", "threat_transient"),
              "sad": ("been cutting again and nobody even notices", "self_harm"),
              "quiz": ("that quiz destroyed me", None)}
     docs = {k: flagged_item(t, native_id=k) for k, (t, _) in texts.items()}
-    store.index_items(list(docs.values()))
-    for key, (_, label) in texts.items():
-        stored = store.get_item(docs[key]["event"]["id"])
-        store.update_review(stored.id, {"label": label, "updated_by": "sro.kim", "updated": "2026-12-01T15:00:00+00:00"},
-                            stored.version)
-    store.close()
+    label_in_console(settings, tmp_path, list(docs.values()),
+                     {docs[k]["event"]["id"]: label for k, (_, label) in texts.items() if label})
     # An analyst's file: corpus training texts with their corpus labels, one held-out text, one
     # text the console also labeled (the console wins).
     own = [r for r in corpus if r["split"] == "train"][:20]

@@ -5,7 +5,8 @@ do, the queue and the item page come from the review service (``pipeline.review.
 
 - ``web``: the frame every page uses (session, CSRF, rendering, audit, store trouble);
 - ``login``: /login, /logout; ``queue``: /; ``item``: /items/{id};
-  ``item_actions``: POST /items/{id}/{action}; ``admin``: /admin/users;
+  ``item_actions``: POST /items/{id}/{action}; ``models``: /models (analysts, admins);
+  ``admin``: /admin/users;
 - ``views``: documents turned into what templates show; ``highlight``: cues marked in a text.
 
 A new page or action: a route on a ``web.protected_router()`` in a module here, its router added
@@ -23,14 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from pipeline.alerts.pager import Pager
 from pipeline.bootstrap import Runtime, district_schools
 from pipeline.config import ConfigError
-from pipeline.review.console import admin, item, item_actions, login, queue
+from pipeline.review.console import admin, item, item_actions, login, models, queue
 from pipeline.review.console.web import (
     STATIC, Console, LoginRequired, Problem, SessionCookies, login_required_response, problem_response,
 )
 from pipeline.review.sessions import SessionCodec, session_secret
 from pipeline.review.users import UsersFile
 
-ROUTERS = (login.router, login.signed_in, queue.router, item.router, item_actions.router, admin.router)
+ROUTERS = (login.router, login.signed_in, queue.router, item.router, item_actions.router, models.router, admin.router)
 
 
 def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime], pager: Pager) -> Console:
