@@ -125,22 +125,14 @@ def evaluate_command(
 
 def _labeled_rows(path: Path) -> list[dict]:
     """Every row must be scorable: one clear error naming the line, not a traceback or a skip."""
-    import json
+    from pipeline.nlp.corpus import text_rows
 
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"error: {path}: cannot read ({exc})", 2)
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            fail(f"error: {path}:{number}: not valid JSON ({exc.msg})", 2)
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            fail(f"error: {path}:{number}: needs a 'text' string", 2)
+        numbered = text_rows(path)
+    except ValueError as exc:
+        fail(f"error: {exc}", 2)
+    for number, row in numbered:
         bad = [h for h in ("threat", "self_harm", "bullying") if h in row and row[h] not in (0, 1)]
         if bad:
             fail(f"error: {path}:{number}: {bad[0]} must be 0 or 1", 2)

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pipeline.nlp.corpus import text_rows
+
 LABELS = ("threat_substantive", "threat_transient", "self_harm", "bullying", "not_a_concern")
 # A transient threat (said in anger or jest, no lasting intent: the CSTAG distinction an SRO makes
 # after looking) still threatens someone, so it must stay in the review queue (P3), but it must
@@ -68,21 +70,9 @@ def case_from_item(item_id: str, doc: dict) -> LabeledCase | None:
 def read_cases(path: Path) -> list[LabeledCase]:
     """An analyst's labeled JSON Lines (at least ``text`` and ``label``); a bad line is one error
     naming the file and line, never a silent skip: a lost label is a lesson the model misses."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
     fields = set(LabeledCase.__dataclass_fields__) - {"origin"}
     cases = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
-            raise ValueError(f"{path}:{number}: needs a non-empty 'text' string")
+    for number, row in text_rows(path):
         if row.get("label") not in LABELS:
             raise ValueError(f"{path}:{number}: label {row.get('label')!r} is not one of {', '.join(LABELS)}")
         known = {k: (None if v is None else str(v)) for k, v in row.items() if k in fields}

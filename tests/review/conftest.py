@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from review_support import PAGED_AT, Clock
+from clocks import Clock
+from review_support import PAGED_AT
 
 from pipeline.bootstrap import build_pager, runtime
 from pipeline.review import create_review_app

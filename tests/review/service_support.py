@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+from clocks import Clock
 from rosters import webhook_roster
 
 from pipeline.alerts.pager import Pager, PagerPolicy
@@ -25,15 +26,6 @@ TIP_CODE = "K7Q2M4XPAB"
 PASSPHRASE = "maple-river-otter-cloud"
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def scored(item_id: str, *, category: str = "violence", severity: str = "P1", kind: str = "post",

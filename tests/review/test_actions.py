@@ -8,8 +8,9 @@ import logging
 from datetime import timedelta
 
 import pytest
+from clocks import Clock
 from service_support import (
-    CONTACT, PASSPHRASE, START, TIP_CODE, Clock, build_pager, index, open_thread_store, scored, version,
+    CONTACT, PASSPHRASE, START, TIP_CODE, build_pager, index, open_thread_store, scored, version,
 )
 
 from pipeline.retention import retention_class

@@ -12,7 +12,8 @@ import pytest
 from console_support import AuditSpy, csrf_of, logged_in
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from review_support import PAGED_AT, Clock, flagged
+from clocks import Clock
+from review_support import PAGED_AT, flagged
 
 from pipeline.bootstrap import build_pager
 from pipeline.review import create_review_app
