@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test install bench clean
 
@@ -12,12 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The browser tests drive Debian's chromium through Playwright (DESIGN.md §5), never a browser that
+# `playwright install` downloads. Make runs this only when the file is missing; `make demo` never.
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/threatline demo --data-dir $$(mktemp -d -t threatline-demo.XXXXXX)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -26,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/retrain.py
 
 clean:
 	rm -rf $(VENV) data

@@ -176,19 +176,36 @@ def digest_deployments(settings: Settings) -> list:
     ]
 
 
+def retrain_deployments(settings: Settings) -> list:
+    """Retraining on demand, no schedule: an analyst starts it (`prefect deployment run
+    retrain-classifier/retrain-on-demand`) when enough labels have come in."""
+    from flows.retrain import retrain_classifier
+
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [
+        retrain_classifier.to_deployment(
+            name="retrain-on-demand",
+            concurrency_limit=_one_at_a_time(),
+            parameters={"config_path": config_path, "from_store": True, "promote": "auto"},
+            tags=["threatline", "models"],
+        )
+    ]
+
+
 def deployment_name(source: str) -> str:
     # Prefect refuses "/" and a few other characters in names; source names may hold ":".
     return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
 
 
 def serve_all(settings: Settings) -> None:
-    """Stages, the escalation sweep, ingestion, the daily purge and digest, the tip line and the
-    review server until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
+    """Stages, the escalation sweep, ingestion, the daily purge and digest, retraining on demand,
+    the tip line and the review server until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
     with prefect_api(settings), tipline_in_background(settings), review_in_background(settings):
         from prefect import serve
 
         serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
-              *purge_deployments(settings), *digest_deployments(settings), print_starting_message=True)
+              *purge_deployments(settings), *digest_deployments(settings), *retrain_deployments(settings),
+              print_starting_message=True)
 
 
 @contextmanager

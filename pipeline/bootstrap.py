@@ -47,12 +47,11 @@ def build_store(settings: Settings) -> Store:
 
 def build_classifier(settings: Settings) -> Classifier:
     c = settings.classify
-    if c.model == "trained":
-        from pipeline.nlp.model import TrainedClassifier
-        from pipeline.nlp.registry import current_version
+    if c.model == "trained":  # the champion, followed across promotions without a restart
+        from pipeline.nlp.reloading import ReloadingClassifier
 
-        models_dir = settings.config_path(c.models_dir)
-        return TrainedClassifier.load(models_dir / current_version(models_dir), settings.config_path(c.schools_file))
+        return ReloadingClassifier(settings.config_path(c.models_dir), settings.config_path(c.schools_file),
+                                   check_every_s=c.reload_check_s)
     return LexiconClassifier.from_dirs(
         settings.config_path(c.lexicon_dir),
         settings.config_path(c.schools_file),

@@ -153,5 +153,6 @@ def fail(line: str, code: int) -> NoReturn:
 
 # Registers their commands on `app`; heavy imports stay inside the commands.
 from pipeline import (  # noqa: E402,F401
-    cli_alerts, cli_digest, cli_ingest, cli_kibana, cli_models, cli_purge, cli_serve,
+    cli_alerts, cli_audit, cli_digest, cli_ingest, cli_kibana, cli_models, cli_purge, cli_retrain, cli_serve,
+    cli_users,
 )

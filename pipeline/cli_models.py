@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.cli import ConfigOption, app, fail, settings
@@ -17,6 +21,19 @@ TEMPLATES = ROOT / "models" / "data" / "templates"
 CORPUS = ROOT / "models" / "data" / "corpus.jsonl"
 FUNCTIONAL = ROOT / "tests" / "functional" / "cases"
 out = Console()
+
+
+@contextmanager
+def progress_bars() -> Iterator:
+    """A `Phase` (pipeline.nlp.train) drawn as rich progress bars, one line per phase."""
+    columns = (SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=out, transient=not out.is_terminal) as progress:
+        @contextmanager
+        def phase(name: str, total: int | None = None):
+            task = progress.add_task(name, total=total)
+            yield lambda n=1: progress.advance(task, n)
+            progress.update(task, total=total or 1, completed=total or 1)
+        yield phase
 
 
 @app.command()
@@ -50,7 +67,7 @@ def train(
 ) -> None:
     """Train a new model version, evaluate it on the held-out split and write its model card."""
     from pipeline.nlp.lexicon import LexiconClassifier
-    from pipeline.nlp.registry import next_version, promote as make_champion
+    from pipeline.nlp.registry import change_champion as make_champion, next_version
     from pipeline.nlp.train import ConfigFiles, train as run_training
     from pipeline.nlp.verdict import Thresholds
 
@@ -64,11 +81,13 @@ def train(
                         s.config_path(c.schools_file))
     baseline = LexiconClassifier.from_dirs(files.lexicon_dir, files.schools_file,
                                            Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold))
-    metrics = run_training(corpus_file, files, models_dir / version, version, functional_dir=functional,
-                           external=external, baseline=baseline, log=out.print)
+    with progress_bars() as phase:
+        metrics = run_training(corpus_file, files, models_dir / version, version, functional_dir=functional,
+                               external=external, baseline=baseline, log=out.print, phase=phase)
     _print_heads(f"{version}: test split", metrics["test"]["heads"])
-    if promote:
-        make_champion(models_dir, version)
+    if promote:  # no comparison with the champion here: `threatline model promote` applies the policy
+        make_champion(models_dir, version, action="promote", by=f"cli:{getpass.getuser()}",
+                      reasons=["threatline train --promote (not compared with the champion)"])
         out.print(f"{version} is now the champion ({models_dir / 'CURRENT'})")
 
 
@@ -83,14 +102,17 @@ def evaluate_command(
     from pipeline.nlp.evaluate import head_metrics
     from pipeline.nlp.features import HEADS
     from pipeline.nlp.model import TrainedClassifier
+    from pipeline.nlp.train import in_chunks
 
     classifier = build_classifier(settings(config))
+    classifier = getattr(classifier, "current", classifier)  # the champion a ReloadingClassifier holds
     if not isinstance(classifier, TrainedClassifier):
         fail("error: eval needs classify.model: trained", 2)
     rows = _labeled_rows(input)
     if positive_label is not None:
         rows = [{**r, "threat": int(r.get("label") == positive_label)} for r in rows]
-    scored = classifier.score_detailed([r["text"] for r in rows])
+    with progress_bars() as phase, phase(f"score {input.name}", len(rows)) as advance:
+        scored = in_chunks(classifier.score_detailed, [r["text"] for r in rows], advance)
     report = {}
     for head in HEADS:
         labelled = [(r[head], s.scores[head]) for r, s in zip(rows, scored) if head in r]
@@ -103,22 +125,14 @@ def evaluate_command(
 
 def _labeled_rows(path: Path) -> list[dict]:
     """Every row must be scorable: one clear error naming the line, not a traceback or a skip."""
-    import json
+    from pipeline.nlp.corpus import text_rows
 
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"error: {path}: cannot read ({exc})", 2)
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            fail(f"error: {path}:{number}: not valid JSON ({exc.msg})", 2)
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            fail(f"error: {path}:{number}: needs a 'text' string", 2)
+        numbered = text_rows(path)
+    except ValueError as exc:
+        fail(f"error: {exc}", 2)
+    for number, row in numbered:
         bad = [h for h in ("threat", "self_harm", "bullying") if h in row and row[h] not in (0, 1)]
         if bad:
             fail(f"error: {path}:{number}: {bad[0]} must be 0 or 1", 2)

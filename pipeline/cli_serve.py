@@ -26,7 +26,7 @@ def serve_tipline(host: Annotated[Optional[str], typer.Option("--host", help="de
 def serve_review(host: Annotated[Optional[str], typer.Option("--host", help="default: review.host")] = None,
                  port: Annotated[Optional[int], typer.Option("--port", help="default: review.port")] = None,
                  config: ConfigOption = None) -> None:
-    """Serve the review server (acknowledge links at /ack/<token>) until SIGTERM/Ctrl-C."""
+    """Serve the review server (the review console at /, acknowledge links at /ack/<token>) until SIGTERM/Ctrl-C."""
     from pipeline.review.server import serve
 
     serve(settings(config), host, port)

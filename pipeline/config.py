@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,8 @@ class ClassifyConfig(_Section):
     # "trained": the champion named by <models_dir>/CURRENT; "lexicon": the keyword baseline.
     model: Literal["trained", "lexicon"] = "trained"
     models_dir: Path = Path("../models")
+    # How often a running classifier looks at <models_dir>/CURRENT for a new champion (between batches).
+    reload_check_s: float = Field(default=10.0, ge=0)
     lexicon_dir: Path = Path("lexicons")
     cues_file: Path = Path("cues.yaml")
     identity_file: Path = Path("identity_terms.yaml")
@@ -140,7 +142,7 @@ class AlertsConfig(_Section):
 
 
 class ReviewConfig(_Section):
-    # `threatline serve review`: acknowledge links now, the review console later (DESIGN.md §4).
+    # `threatline serve review`: acknowledge links and the review console (docs/review.md).
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=1, le=65535)
     # Forged or garbled acknowledge links per client per window (then 429). Genuine links are
@@ -149,11 +151,30 @@ class ReviewConfig(_Section):
     window_s: float = Field(default=300.0, gt=0, le=900)
     # As tipline.trusted_proxies: reverse proxies whose X-Forwarded-For names the client.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The console (docs/review.md). Who may log in, with which role: `threatline users`.
+    users_file: Path = Path("users.yaml")  # relative to this config file's directory
+    # Signs the session cookies. Unset: a random secret generated once in data_dir.
+    session_secret: SecretStr | None = None
+    secure_cookies: bool = False  # set true when the console is served over HTTPS (it should be)
+    session_timeout_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)       # idle
+    session_max_age_s: int = Field(default=12 * 3600, ge=300, le=7 * 24 * 3600)  # absolute
+    login_limit: int = Field(default=10, ge=1)  # login attempts per client per window_s (then 429)
+    # Single sign-on behind an authenticating reverse proxy (oauth2-proxy): the header naming the
+    # logged-in user, believed only from a TCP peer in trusted_proxies. Unset: the login form.
+    trusted_user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
 
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return _check_networks(value)
+
+    @model_validator(mode="after")
+    def _proxy_for_header(self) -> ReviewConfig:
+        if self.trusted_user_header and not self.trusted_proxies:
+            raise ValueError("trusted_user_header needs trusted_proxies: the addresses of the proxy that sets it")
+        if self.session_max_age_s < self.session_timeout_s:
+            raise ValueError("session_max_age_s must be at least session_timeout_s")
+        return self
 
 
 class IngestConfig(_Section):

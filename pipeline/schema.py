@@ -19,7 +19,8 @@ SCHEMA_VERSION = 1
 
 Severity = Literal["P1", "P2", "P3", "none"]
 Category = Literal["violence", "self_harm", "bullying", "weapons", "drugs", "none"]
-ReviewStatus = Literal["open", "acknowledged", "escalated", "dismissed", "resolved"]
+# "assigned": someone took it on (the console's assign); still undecided, like open and acknowledged.
+ReviewStatus = Literal["open", "acknowledged", "assigned", "escalated", "dismissed", "resolved"]
 SEVERITY_RANK: dict[str, int] = {"P1": 3, "P2": 2, "P3": 1, "none": 0}
 
 
@@ -196,7 +197,8 @@ class ReviewEvent(_Message):
     role: str
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
-        "note", "reply", "purge", "export", "digest",
+        "note", "reply", "purge", "export", "digest", "promote", "rollback",
+        "login", "logout", "user_admin",  # the review console: sessions and user management
     ]
     label: str | None = None
     reason: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ class FakeKibana:
     spaces: set[str] = field(default_factory=lambda: {"default"})
     fail_objects: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, id) -> error type
     delay_s: float = 0.0
+    server_errors: list[str] = field(default_factory=list)  # exceptions in request handling
     requests: list[Request] = field(default_factory=list)
     store: dict[str, dict[tuple[str, str], dict]] = field(default_factory=dict)  # space -> objects
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -175,7 +177,13 @@ def fake_kibana(**options):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            # socketserver prints tracebacks to sys.stderr, which CliRunner captures as the
+            # command's own stderr; a client hanging up is not the command's output.
+            kibana.server_errors.append(repr(sys.exc_info()[1]))
+
+    server = Server(("127.0.0.1", 0), Handler)
     kibana.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

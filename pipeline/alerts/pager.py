@@ -228,10 +228,13 @@ class Pager:
 
     # --- acknowledgement ------------------------------------------------------------------------
 
-    def acknowledge(self, alert_id: str, by: str, *, via: str, role: str | None = None) -> Acknowledgement:
+    def acknowledge(self, alert_id: str, by: str, *, via: str, role: str | None = None,
+                    audit: bool = True) -> Acknowledgement:
         """Stop the escalation of ``alert_id``: ``by`` (a roster id or console user) has it.
-        Records the time to acknowledge, marks the item acknowledged if still open, and audits.
-        A merged repeat acknowledges the alert it was merged into. NotFound for unknown alerts."""
+        Records the time to acknowledge, marks the item acknowledged if still open, and audits
+        (``audit=False``: the caller writes one record for all of an item's alerts, as the
+        review console does). A merged repeat acknowledges the alert it was merged into.
+        NotFound for unknown alerts."""
         now = self.clock()
         alert = self._load(alert_id)
         if alert.status == "merged" and alert.merged_into:
@@ -254,6 +257,8 @@ class Pager:
         # Both steps are idempotent and run on every acknowledgement, so a failure after the alert
         # was marked is repaired by the retry that then finds it "already" acknowledged.
         self._mark_item_acknowledged(after)
+        if not audit:
+            return Acknowledgement(after, already=not won)
         actor = after.acknowledged_by or by
         self.store.append_audit([audit_document(ReviewEvent(
             id=stable_id("acknowledge", after.id), item_id=after.item_id, actor=actor,

@@ -19,6 +19,10 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _num(value) -> str:
+    return "–" if value is None else f"{value:g}" if float(value).is_integer() else f"{value:.4f}"
+
+
 def render_card(version: str, m: dict) -> str:
     heads, corpus = m["test"]["heads"], m["corpus"]
     thresholds = m["thresholds"]
@@ -32,7 +36,9 @@ def render_card(version: str, m: dict) -> str:
              "## Data", "",
              f"Our own template corpus (docs/datasheet.md): {corpus['rows']} posts from {corpus['families']} "
              f"template families, split by family into train {corpus['per_split']['train']}, validation "
-             f"{corpus['per_split']['validation']}, test {corpus['per_split']['test']}. Thresholds were chosen on "
+             f"{corpus['per_split']['validation']}, test {corpus['per_split']['test']}"
+             + (f", plus {m['retrain']['labels']['trained_on']} cases labeled by analysts (training only; see "
+                "Retraining)" if "retrain" in m else "") + ". Thresholds were chosen on "
              "validation; every number below is on the test split, which no fitting step saw.", "",
              "## Thresholds (calibrated probability)", "",
              _table(["head", "P1", "P2", "P3"], [[h, *(_fmt(t[k]) for k in ("P1", "P2", "P3"))] for h, t in thresholds.items()]), "",
@@ -79,6 +85,8 @@ def render_card(version: str, m: dict) -> str:
                   f"{s['posts']} mixed posts: {s['model_posts_per_s']:,.0f} posts/s vs the keyword baseline "
                   f"{s['baseline_posts_per_s']:,.0f} posts/s; per-post cost {s['cost_ratio']:.1f}x the baseline "
                   "(start-up excluded).", ""]
+    if "retrain" in m:
+        parts += _retrain_section(m["retrain"])
     parts += ["## Known failure modes", "",
               "- Trained on our own templates: phrasing far from them (long rants, heavy slang we did not "
               "write, sarcasm without markers) is less reliable; reviewers' labels are the way to close gaps.",
@@ -92,3 +100,45 @@ def render_card(version: str, m: dict) -> str:
               "- Political anger outside schools (the external set) is a weak spot: slang for "
               "executions and prison camps scores low, 'I hope he …' sometimes high.", ""]
     return "\n".join(parts)
+
+
+def _retrain_section(r: dict) -> list[str]:
+    labels, decision = r["labels"], r["decision"]
+    champion = decision["champion"]
+    read = f"{labels['cases']} labeled cases read, {labels['unique_texts']} distinct texts"
+    if labels["duplicates"]:
+        read += (f"; {labels['duplicates']} duplicates, {labels['conflicting_duplicates']} with a different label "
+                 "(the console's label beats a file's, then the latest wins)")
+    read += f". Trained on {labels['trained_on']}: {labels['new_texts']} new texts"
+    if labels["relabeled_corpus_texts"]:
+        read += (f" and {labels['relabeled_corpus_texts']} corpus training texts relabeled "
+                 f"({labels['changed_corpus_labels']} with a different label)")
+    read += "."
+    if labels["held_out_skipped"]:
+        read += (f" {labels['held_out_skipped']} matched held-out corpus texts and were left out, so the test split "
+                 f"stays fixed and unseen; {labels['held_out_disagreements']} of them disagree with the corpus label "
+                 "(templates to check).")
+    parts = ["## Retraining with analysts' labels", "", read + " Label mapping: docs/retraining.md.", "",
+             _table(["label", "cases trained on"], [[k, v] for k, v in labels["by_label"].items()] or [["–", 0]]), "",
+             "By origin: " + (", ".join(f"{k} {v}" for k, v in labels["by_origin"].items()) or "none") + ".", ""]
+    if champion is None:
+        parts += ["No champion to compare with.", ""]
+    else:
+        parts += [f"### Against the champion {champion} (same test split, same functional suite)", "",
+                  _table(["check", "this model", champion, "allowed drop", "ok"],
+                         [[c["what"], _num(c["challenger"]), _num(c["champion"]), _num(c["allowed_drop"]),
+                           "yes" if c["ok"] else "**no**"]
+                          for c in decision["checks"]]), ""]
+    parts += [f"**Warning:** {w}" for w in r.get("warnings", [])] + ([""] if r.get("warnings") else [])
+    lost = r.get("functional_regressions") or {}
+    if lost:
+        parts += [f"Functional cases {champion} passes and this model fails:", "",
+                  *[f"- {c}: " + "; ".join(f"`{t}`" for t in texts) for c, texts in lost.items()], ""]
+    verdict = "passes" if decision["passed"] else "refuses"
+    action = {"auto": "promote if the policy passes", "never": "evaluate only", "force": "force promotion"}[r["promote"]]
+    parts += ["### Promotion decision", "",
+              f"The policy (pipeline/nlp/promotion.py) **{verdict}** this model:", "",
+              *[f"- {reason}" for reason in decision["reasons"]], "",
+              f"Requested: {action} (`--promote {r['promote']}`)" + (f" by {r['by']}" if r.get("by") else "")
+              + ". Every change of champion is in models/promotions.jsonl and the audit index.", ""]
+    return parts

@@ -137,6 +137,27 @@ def write_jsonl(rows: Iterable[dict], path: Path) -> int:
     return n
 
 
+def text_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) of a JSON Lines file whose every row has a non-empty ``text``;
+    ValueError naming the file and line otherwise: a bad row is an error, never a silent skip."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise ValueError(f"{path}:{number}: needs a non-empty 'text' string")
+        rows.append((number, row))
+    return rows
+
+
 def read_jsonl(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -28,6 +28,7 @@ class CapabilityResult:
     capability: str
     passed: int = 0
     failures: list[str] = field(default_factory=list)
+    failed_texts: list[str] = field(default_factory=list)  # the same cases, text only (to compare models)
 
     @property
     def total(self) -> int:
@@ -89,6 +90,7 @@ def run_suite(cases: Sequence[Case], verdicts: Sequence[Verdict]) -> dict[str, C
             problems.append(f"identity swap changes severity: {sorted(group_severity[case.group])}")
         if problems:
             result.failures.append(f"{case.text!r}: {'; '.join(problems)}")
+            result.failed_texts.append(case.text)
         else:
             result.passed += 1
     return dict(sorted(results.items()))

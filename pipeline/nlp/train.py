@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import platform
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +25,20 @@ from pipeline.nlp.card import render_card
 from pipeline.nlp.components import GAZETTEER
 from pipeline.nlp.corpus import read_jsonl
 from pipeline.nlp.features import HEADS, build_pipeline, feature_frame, slim_for_storage
-from pipeline.nlp.functional import load_cases, run_suite
+from pipeline.nlp.functional import Case, load_cases, run_suite
 from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.model import METRICS_FILE, MODEL_FILE, SPACY_DIR, TrainedClassifier, sha256_file
 from pipeline.nlp.verdict import Thresholds, Verdict
+
+# A phase of work with an optional size: the context yields `advance(n)`. The CLI draws rich
+# progress bars with it, bench/retrain.py times the phases, everything else passes `quiet`.
+Phase = Callable[[str, "int | None"], AbstractContextManager[Callable[[int], None]]]
+CHUNK = 250  # texts per progress step: small enough to move the bar, big enough to batch well
+
+
+@contextmanager
+def quiet(name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    yield lambda n=1: None
 
 CATEGORIES = ("violence", "self_harm", "bullying", "weapons", "drugs", "none")
 # Operating points chosen on the validation split. P3 casts the wide net reviewers triage;
@@ -70,11 +81,24 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, targets: dict[str, float]) -
 
 def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
           functional_dir: Path | None = None, external: Path | None = None,
-          baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print) -> dict:
+          baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
+          phase: Phase = quiet) -> dict:
     rows = read_jsonl(corpus_file)
     log(f"corpus: {len(rows)} rows from {corpus_file}")
+    return train_rows(rows, corpus_file, files, out_dir, version, functional_dir=functional_dir,
+                      external=external, baseline=baseline, log=log, phase=phase)
+
+
+def train_rows(rows: list[dict], corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
+               functional_dir: Path | None = None, external: Path | None = None,
+               baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
+               phase: Phase = quiet) -> dict:
+    """Train on corpus-shaped rows (0/1 per head, ``split``, ``family``; optional ``weight``, and
+    ``origin`` on rows that came from analysts' labels rather than ``corpus_file``)."""
     nlp = attach_gazetteer(build_nlp(files.lexicon_dir, files.cues_file, files.identity_file), files.schools_file)
-    analyses = Analyzer(nlp).analyze([r["text"] for r in rows])
+    analyzer = Analyzer(nlp)
+    with phase("analyse posts", len(rows)) as advance:
+        analyses = in_chunks(analyzer.analyze, [r["text"] for r in rows], advance)
     split = np.array([r["split"] for r in rows])
     Y = np.array([[r[h] for h in HEADS] for r in rows])
     frame = feature_frame(analyses)
@@ -82,8 +106,12 @@ def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
     families = np.array([r["family"] for r in rows])[train_idx]
     folds = list(GroupKFold(n_splits=5).split(train_idx, groups=families))
     pipeline = build_pipeline(folds)
+    weights = np.array([float(r.get("weight", 1.0)) for r in rows])[train_idx]
+    # Unweighted data is fitted exactly as before weights existed (same numbers as the shipped models).
+    fit_params = {"heads__sample_weight": weights} if (weights != 1.0).any() else {}
     log(f"fitting on {train_idx.size} training rows ({len(set(families))} families)")
-    pipeline.fit(frame.iloc[train_idx], Y[train_idx])
+    with phase("fit model", None):
+        pipeline.fit(frame.iloc[train_idx], Y[train_idx], **fit_params)
 
     out_dir.mkdir(parents=True)
     nlp.remove_pipe(GAZETTEER)  # the district's gazetteer is attached at load time
@@ -95,12 +123,14 @@ def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
     _write_json(out_dir / "manifest.json", {"version": version, "sha256": {MODEL_FILE: sha256_file(out_dir / MODEL_FILE)}})
 
     model = TrainedClassifier.load(out_dir, files.schools_file)
-    metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log)
+    metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log, phase)
     metrics["thresholds"] = {h: t.points() for h, t in thresholds.items()}
-    metrics["corpus"] = {"file": corpus_file.name, "rows": len(rows),
-                         "per_split": {s: int((split == s).sum()) for s in ("train", "validation", "test")},
-                         "families": len({r["family"] for r in rows})}
-    _write_json(out_dir / METRICS_FILE, metrics)
+    corpus = [(r, s) for r, s in zip(rows, split) if "origin" not in r]
+    # The fingerprint tells a later retrain whether this model's test split is still today's.
+    metrics["corpus"] = {"file": corpus_file.name, "sha256": sha256_file(corpus_file), "rows": len(corpus),
+                         "per_split": {s: sum(1 for _, x in corpus if x == s) for s in ("train", "validation", "test")},
+                         "families": len({r["family"] for r, _ in corpus})}
+    save_metrics(out_dir, version, metrics)
     _write_json(out_dir / "manifest.json", {
         "version": version, "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sha256": {MODEL_FILE: sha256_file(out_dir / MODEL_FILE)},
@@ -108,8 +138,22 @@ def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
                          "spacy": spacy.__version__, "skops": skops.__version__},
         "config_files": [p.name for p in (files.cues_file, files.identity_file)] + ["lexicons/"],
     })
-    (out_dir / "model_card.md").write_text(render_card(version, metrics), encoding="utf-8")
     return metrics
+
+
+def save_metrics(out_dir: Path, version: str, metrics: dict) -> None:
+    """metrics.json and the card rendered from it (again when a retrain adds its comparison)."""
+    _write_json(out_dir / METRICS_FILE, metrics)
+    (out_dir / "model_card.md").write_text(render_card(version, metrics), encoding="utf-8")
+
+
+def in_chunks(score: Callable[[Sequence[str]], list], texts: Sequence[str], advance: Callable[[int], None]) -> list:
+    out: list = []
+    for start in range(0, len(texts), CHUNK):
+        chunk = texts[start:start + CHUNK]
+        out += score(chunk)
+        advance(len(chunk))
+    return out
 
 
 def _validation_thresholds(pipeline, frame, Y, split) -> dict[str, Thresholds]:
@@ -120,37 +164,56 @@ def _validation_thresholds(pipeline, frame, Y, split) -> dict[str, Thresholds]:
             for i, (h, est) in enumerate(zip(HEADS, heads))}
 
 
-def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, baseline, out_dir, log) -> dict:
+def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, baseline, out_dir, log,
+              phase: Phase = quiet) -> dict:
     test = [r for r, s in zip(rows, split) if s == "test"]
-    scored = model.score_detailed([r["text"] for r in test])
+    with phase("score test split", len(test)) as advance:
+        scored = in_chunks(model.score_detailed, [r["text"] for r in test], advance)
     probs = {h: [s.scores[h] for s in scored] for h in HEADS}
     points = {h: model.thresholds[h].points() for h in HEADS}
-    heads = {h: evaluate.head_metrics([r[h] for r in test], probs[h], points[h]) for h in HEADS}
     truth = [true_category(r) for r in test]
     predicted = [s.verdict.category for s in scored]
     matrix = evaluate.category_confusion(truth, predicted, CATEGORIES)
     evaluate.plot_confusion(matrix, CATEGORIES, out_dir / "confusion.png", f"{model.version}: category on the test split")
     evaluate.plot_pr_curves({h: ([r[h] for r in test], probs[h]) for h in HEADS},
                             points, out_dir / "pr_curve.png")
-    metrics = {"test": {"n": len(test), "heads": heads, "confusion": {"labels": list(CATEGORIES), "matrix": matrix},
+    metrics = {"test": {"n": len(test), "heads": head_report(model, test, scored),
+                        "confusion": {"labels": list(CATEGORIES), "matrix": matrix},
                         "triage": _triage(test, [s.verdict for s in scored])}}
     if baseline is not None:
         metrics["baseline"] = _baseline(baseline, test)
     if functional_dir is not None and functional_dir.is_dir():
         cases = load_cases(functional_dir)
-        results = run_suite(cases, model.score_many([c.text for c in cases]))
-        metrics["functional"] = _rates(results)
+        metrics["functional"] = functional_rates(model, cases, phase)
         if baseline is not None:
             metrics["baseline"]["functional"] = _rates(run_suite(cases, baseline.score_many([c.text for c in cases])))
-        log("functional suite: " + ", ".join(f"{c} {r.passed}/{r.total}" for c, r in results.items()))
+        log("functional suite: " + ", ".join(f"{c} {r['passed']}/{r['total']}" for c, r in metrics["functional"].items()))
     if external is not None and external.is_file():
         metrics["external_validation"] = external_validation(model, external)
         log(f"external validation: {metrics['external_validation']}")
     return metrics
 
 
+def head_report(model: TrainedClassifier, test: Sequence[dict], scored: Sequence) -> dict:
+    """ROC-AUC, PR-AUC and precision/recall at the model's own P1/P2/P3 thresholds, per head."""
+    return {h: evaluate.head_metrics([r[h] for r in test], [s.scores[h] for s in scored], model.thresholds[h].points())
+            for h in HEADS}
+
+
+def score_test(model: TrainedClassifier, test: Sequence[dict], phase: Phase = quiet, name: str = "score test split") -> dict:
+    with phase(name, len(test)) as advance:
+        return head_report(model, test, in_chunks(model.score_detailed, [r["text"] for r in test], advance))
+
+
+def functional_rates(model: TrainedClassifier, cases: Sequence[Case], phase: Phase = quiet,
+                     name: str = "functional suite") -> dict:
+    with phase(name, len(cases)) as advance:
+        return _rates(run_suite(cases, in_chunks(model.score_many, [c.text for c in cases], advance)))
+
+
 def _rates(results: dict) -> dict:
-    return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4)} for c, r in results.items()}
+    return {c: {"passed": r.passed, "total": r.total, "rate": round(r.rate, 4), "failed": r.failed_texts}
+            for c, r in results.items()}
 
 
 def _triage(test: Sequence[dict], verdicts: Sequence[Verdict]) -> dict:

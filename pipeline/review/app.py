@@ -1,4 +1,5 @@
-"""The review server's FastAPI app: acknowledge links now, the SRO console later (docs/alerts-ack-digest.md).
+"""The review server's FastAPI app: acknowledge links (docs/alerts-ack-digest.md) and the review
+console (pipeline/review/console, docs/review.md).
 
 ``GET /ack/{token}`` shows what the link would acknowledge and changes nothing, because mail
 scanners and link previews fetch every link in a message. Its button POSTs to the same address,
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +26,7 @@ from pipeline.alerts.ack import AckClaim, InvalidToken, verify
 from pipeline.alerts.pager import Acknowledgement, Pager, alert_from_document
 from pipeline.bootstrap import Runtime
 from pipeline.review import pages
+from pipeline.review.console import install_console
 from pipeline.schema import Alert
 from pipeline.store import NotFound, StoreError
 from pipeline.tipline.clients import ClientAddress
@@ -32,7 +35,8 @@ from pipeline.tipline.ratelimit import RateLimiter
 
 log = logging.getLogger("threatline.review")
 
-HEADERS = {**SECURITY_HEADERS, "X-Robots-Tag": "noindex, nofollow"}
+# Every response; console pages send a stricter CSP of their own (console.web.CONSOLE_CSP).
+HEADERS = {**SECURITY_HEADERS, "X-Frame-Options": "DENY", "X-Robots-Tag": "noindex, nofollow"}
 REFUSED = {  # InvalidToken.reason -> status, title, message; the page never says more than this
     "malformed": (400, "This link is incomplete",
                   f"The acknowledge link is damaged or cut short: open it again from the message. {pages.NO_LINK}"),
@@ -65,6 +69,9 @@ class ReviewGuard(Guard):
 
     def error(self, path: str) -> Response:
         # Sent past the header-adding wrapper, so it carries the headers itself.
+        if not path.startswith("/ack/"):
+            return problem_response(500, "Something went wrong", "Something went wrong on our side; what you "
+                                    "asked for may not have been done. Try again, or call dispatch.", HEADERS)
         return problem_response(500, "Something went wrong", "Something went wrong on our side; the alert may "
                                 "not have been acknowledged. Try again, or call dispatch.", HEADERS)
 
@@ -83,8 +90,14 @@ def create_review_app(rt: Runtime, *, pager: Pager | None = None,
     bad_links = RateLimiter(cfg.bad_link_limit, cfg.window_s)
     client_of = ClientAddress(cfg.trusted_proxies)
 
-    app = FastAPI(title="threatline review", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(ReviewGuard)
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        console.close()
+
+    app = FastAPI(title="threatline review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    console = install_console(app, rt, clock, pager)
+    app.add_middleware(ReviewGuard)  # added last: the outermost layer
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused):

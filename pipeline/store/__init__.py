@@ -7,6 +7,9 @@ Contract (both adapters, tests/contract/test_store_contract.py):
   document in between, ``ConflictError`` is raised and nothing is written.
 - ``StoreUnavailable`` means "try again later"; stages back off and commit nothing.
 - ``ItemQuery.since`` is inclusive and ``until`` exclusive; ties in any sort break by item id.
+- ``ItemQuery.scopes`` is what a role may see (``pipeline.review.policy``): an item must fall in
+  at least one scope; no scopes means no limit. Every other filter narrows further.
+- ``ItemQuery.labeled``: True keeps items with a ``review.label``, False items without one.
 - ``update_alert`` replaces the whole alert document; ``search_alerts`` returns newest first.
 - Elasticsearch cannot page past 10,000 hits with ``offset`` + ``size``; the embedded store can.
 """
@@ -46,6 +49,15 @@ class StoredDoc:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """A slice of the flagged items: these categories (any if empty) at these severities (any if
+    empty)."""
+
+    category: Sequence[str] = ()
+    severity: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class ItemQuery:
     text: str | None = None
     severity: Sequence[str] = ()
@@ -53,9 +65,16 @@ class ItemQuery:
     school: Sequence[str] = ()
     status: Sequence[str] = ()
     source: Sequence[str] = ()
+    author: Sequence[str] = ()    # user.name
+    thread: Sequence[str] = ()    # threat.thread_id
+    tip_code: Sequence[str] = ()  # threat.tip.code: a tip and its follow-ups
+    assignee: Sequence[str] = ()  # review.assignee
+    scopes: Sequence[Scope] = ()  # any one of them must hold; none: no limit
+    labeled: bool | None = None   # None: either
     since: datetime | None = None
     until: datetime | None = None
-    sort: Literal["newest", "oldest", "score"] = "newest"
+    # severity: P1 first, then newest
+    sort: Literal["newest", "oldest", "score", "severity"] = "newest"
     size: int = 50
     offset: int = 0
 

@@ -50,11 +50,18 @@ FILTER_FIELDS = {
     "school": "labels.school",
     "status": "review.status",
     "source": "event.provider",
+    "author": "user.name",
+    "thread": "threat.thread_id",
+    "tip_code": "threat.tip.code",
+    "assignee": "review.assignee",
 }
+SCOPE_FIELDS = {"category": "threat.category", "severity": "threat.severity"}
 SORTS = {
     "newest": [{"@timestamp": {"order": "desc"}}, {"event.id": {"order": "asc"}}],
     "oldest": [{"@timestamp": {"order": "asc"}}, {"event.id": {"order": "asc"}}],
     "score": [{"threat.score": {"order": "desc"}}, {"@timestamp": {"order": "desc"}}, {"event.id": {"order": "asc"}}],
+    "severity": [{"event.severity": {"order": "desc"}}, {"@timestamp": {"order": "desc"}},
+                 {"event.id": {"order": "asc"}}],
 }
 AUDIT_PAGE = 1000
 
@@ -123,6 +130,9 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
     filters: list[dict[str, Any]] = [
         {"terms": {field: list(getattr(query, name))}} for name, field in FILTER_FIELDS.items() if getattr(query, name)
     ]
+    must_not: list[dict[str, Any]] = []
+    if query.labeled is not None:
+        (filters if query.labeled else must_not).append({"exists": {"field": "review.label"}})
     bounds = {}
     if query.since is not None:
         bounds["gte"] = query.since.isoformat()
@@ -130,13 +140,18 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
         bounds["lt"] = query.until.isoformat()
     if bounds:
         filters.append({"range": {"@timestamp": bounds}})
+    if query.scopes:
+        filters.append({"bool": {"minimum_should_match": 1, "should": [
+            {"bool": {"filter": [{"terms": {field: list(getattr(scope, name))}}
+                                 for name, field in SCOPE_FIELDS.items() if getattr(scope, name)]}}
+            for scope in query.scopes]}})
     must = []
     if query.text and query.text.strip():
         # cross_fields + and: each word in either field; a text of stop words only filters nothing.
         must.append({"multi_match": {"query": query.text, "type": "cross_fields", "operator": "and",
                                      "fields": list(TEXT_FIELDS), "zero_terms_query": "all"}})
     return {
-        "query": {"bool": {"must": must, "filter": filters}},
+        "query": {"bool": {"must": must, "filter": filters, **({"must_not": must_not} if must_not else {})}},
         "sort": SORTS[query.sort],
         "from_": query.offset,
         "size": query.size,

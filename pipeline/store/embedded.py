@@ -68,6 +68,10 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_time ON items (ts_ms, id);
 CREATE INDEX IF NOT EXISTS items_by_score ON items (score, ts_ms);
 CREATE INDEX IF NOT EXISTS items_by_status ON items (status, ts_ms);
+CREATE INDEX IF NOT EXISTS items_by_author ON items (json_extract(doc, '$.user.name'));
+CREATE INDEX IF NOT EXISTS items_by_thread ON items (json_extract(doc, '$.threat.thread_id'));
+CREATE INDEX IF NOT EXISTS items_by_tip_code ON items (json_extract(doc, '$.threat.tip.code'));
+CREATE INDEX IF NOT EXISTS items_by_assignee ON items (json_extract(doc, '$.review.assignee'));
 CREATE VIRTUAL TABLE IF NOT EXISTS items_text USING fts5(
     message, explanation, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -162,10 +166,34 @@ _SORTS = {
     "newest": "ts_ms DESC, id ASC",
     "oldest": "ts_ms ASC, id ASC",
     "score": "score DESC, ts_ms DESC, id ASC",
+    # The rank event.severity holds, which the Elasticsearch adapter sorts on.
+    "severity": "CASE severity WHEN 'P1' THEN 3 WHEN 'P2' THEN 2 WHEN 'P3' THEN 1 ELSE 0 END DESC,"
+                " ts_ms DESC, id ASC",
 }
 
+# Fields kept in their own columns, and fields read out of the JSON document (the expressions
+# match the indexes in _SCHEMA exactly, so SQLite uses them; a store set up before they existed
+# gets them from the next `threatline setup`, and answers the same without them, only slower).
 _FILTER_COLUMNS = (("severity", "severity"), ("category", "category"), ("school", "school"),
-                   ("status", "status"), ("source", "source"))
+                   ("status", "status"), ("source", "source"),
+                   ("author", "json_extract(doc, '$.user.name')"),
+                   ("thread", "json_extract(doc, '$.threat.thread_id')"),
+                   ("tip_code", "json_extract(doc, '$.threat.tip.code')"),
+                   ("assignee", "json_extract(doc, '$.review.assignee')"))
+
+
+def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
+    params.extend(values)
+    return f"{column} IN ({', '.join('?' * len(values))})"
+
+
+def _scopes_clause(scopes: Sequence[Any], params: list[Any]) -> str:
+    alternatives = []
+    for scope in scopes:
+        parts = [_in(column, list(values), params)
+                 for column, values in (("category", scope.category), ("severity", scope.severity)) if values]
+        alternatives.append(f"({' AND '.join(parts)})" if parts else "1")
+    return f"({' OR '.join(alternatives)})"
 
 
 class EmbeddedStore(Store):
@@ -270,14 +298,18 @@ class EmbeddedStore(Store):
         for field_name, column in _FILTER_COLUMNS:
             values = list(getattr(query, field_name))
             if values:
-                where.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
+                where.append(_in(column, values, params))
+        if query.scopes:
+            where.append(_scopes_clause(query.scopes, params))
         if query.since is not None:
             where.append("ts_ms >= ?")
             params.append(epoch(query.since, 1_000))
         if query.until is not None:
             where.append("ts_ms < ?")
             params.append(epoch(query.until, 1_000))
+        if query.labeled is not None:
+            # No column of its own: few items are labeled and older files need no migration.
+            where.append(f"json_extract(doc, '$.review.label') IS {'NOT ' if query.labeled else ''}NULL")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._read() as db:
             total = db.execute(f"SELECT COUNT(*) FROM items {clause}", params).fetchone()[0]

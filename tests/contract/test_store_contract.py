@@ -23,6 +23,7 @@ from pipeline.store import (
     ConflictError,
     ItemQuery,
     NotFound,
+    Scope,
     StoreError,
     StoreUnavailable,
 )
@@ -169,6 +170,21 @@ def test_status_filter_follows_review_updates(loaded, corpus):
     assert len(find(loaded, status=["open", "dismissed"])) == 6
 
 
+def test_labeled_filter_follows_review_labels(loaded, corpus):
+    assert find(loaded, labeled=True) == []
+    assert len(find(loaded, labeled=False)) == len(corpus)
+    for name, label in (("knife", "threat_transient"), ("sad", "self_harm"), ("game", "not_a_concern")):
+        stored = loaded.get_item(doc_id(corpus[name]))
+        loaded.update_review(stored.id, {"label": label, "updated_by": "sro1"}, stored.version)
+    cleared = loaded.get_item(doc_id(corpus["game"]))  # a label taken back is no label
+    loaded.update_review(cleared.id, {"label": None}, cleared.version)
+    labeled = {doc_id(corpus[n]) for n in ("knife", "sad")}
+    assert set(find(loaded, labeled=True)) == labeled
+    assert set(find(loaded, labeled=False)) == {doc_id(d) for d in corpus.values()} - labeled
+    assert find(loaded, labeled=True, severity=["P2"], sort="oldest") == [doc_id(corpus["knife"]), doc_id(corpus["sad"])]
+    assert loaded.search_items(ItemQuery(labeled=True, size=0)).total == 2
+
+
 def test_since_is_inclusive_and_until_exclusive(loaded, corpus):
     knife, sad, bully = (doc_id(corpus[k]) for k in ("knife", "sad", "bully"))
     window = find(loaded, since=T0 + timedelta(hours=2), until=T0 + timedelta(days=2), sort="oldest")
@@ -187,6 +203,55 @@ def test_sorts_newest_oldest_and_score_with_ties_by_id(loaded, corpus):
     assert find(loaded, sort="oldest") == by_time
     # knife and sad share score 0.7: the newer one (sad) first
     assert find(loaded, sort="score") == [doc_id(corpus[k]) for k in ("gun", "shoot", "sad", "knife", "bully", "game")]
+
+
+def test_severity_sort_puts_p1_first_then_newest(loaded, corpus):
+    assert find(loaded, sort="severity") == [doc_id(corpus[k]) for k in ("shoot", "gun", "sad", "knife", "game", "bully")]
+
+
+def test_filters_by_author_thread_tip_code_and_assignee(store_factory):
+    def doc(name, **changes):
+        d = flagged_item(f"message {name}", native_id=name, at=T0)
+        d["user"] = {"name": changes.get("author", "someone")}
+        d["threat"]["thread_id"] = changes.get("thread")
+        if "tip_code" in changes:
+            d["threat"]["tip"] = {"code": changes["tip_code"]}
+        return d
+
+    store = store_factory()
+    docs = {"a1": doc("a1", author="ann", thread="t1"), "a2": doc("a2", author="ann", thread="t2"),
+            "b1": doc("b1", author="bob", thread="t1"), "tip1": doc("tip1", tip_code="CODE234567"),
+            "tip2": doc("tip2", tip_code="CODE234567"), "tip3": doc("tip3", tip_code="OTHER23456")}
+    store.index_items(list(docs.values()))
+    by_id = {doc_id(d): k for k, d in docs.items()}
+
+    def names(**query):
+        return {by_id[i] for i in find(store, **query)}
+
+    assert names(author=["ann"]) == {"a1", "a2"}
+    assert names(author=["ann", "bob"], thread=["t1"]) == {"a1", "b1"}
+    assert names(tip_code=["CODE234567"]) == {"tip1", "tip2"}
+    assert names(assignee=["sro.kim"]) == set()
+    stored = store.get_item(doc_id(docs["a2"]))
+    store.update_review(stored.id, {"assignee": "sro.kim"}, stored.version)
+    assert names(assignee=["sro.kim"]) == {"a2"}
+
+
+def test_scopes_let_through_items_in_any_one_of_them(loaded, corpus):
+    def names(**query):
+        by_id = {doc_id(d): k for k, d in corpus.items()}
+        return {by_id[i] for i in find(loaded, **query)}
+
+    # Everything but self-harm, plus self-harm at P1 (there is none): what an SRO sees.
+    sro = (Scope(category=["violence", "weapons", "bullying", "drugs", "none"]),
+           Scope(category=["self_harm"], severity=["P1"]))
+    assert names(scopes=sro) == set(corpus) - {"sad"}
+    assert names(scopes=(Scope(category=["self_harm", "bullying"]),)) == {"sad", "bully"}
+    assert names(scopes=(Scope(category=["weapons"]), Scope(severity=["P3"]))) == {"knife", "bully", "game"}
+    assert names(scopes=(Scope(),)) == set(corpus)  # an empty scope holds everything
+    # Other filters narrow what the scopes let through.
+    assert names(scopes=sro, severity=["P2"]) == {"knife"}
+    assert loaded.search_items(ItemQuery(scopes=sro, size=0)).total == 5
 
 
 def test_equal_timestamps_are_ordered_by_id(store_factory):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from clocks import Clock
 from smtp_server import Mailbox, free_port, smtp_server
 from webhook_server import webhook_server
 
@@ -26,15 +27,6 @@ START = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 09:00 in Chicago
 SECRET = "s" * 40
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def roster_yaml(mail, hook: str) -> dict:

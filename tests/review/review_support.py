@@ -12,12 +12,6 @@ from pipeline.schema import ScoredItem, item_document
 PAGED_AT = datetime(2026, 3, 4, 16, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def flagged(text: str = "I'm bringing my dad's gun to Lincoln tomorrow, you'll all see", **changes) -> ScoredItem:

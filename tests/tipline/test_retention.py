@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from clocks import Clock
 from tipline_server import serving
 
 from pipeline.tipline.retention import purge_threads
@@ -12,12 +13,6 @@ from pipeline.tipline.threads import SqliteThreadStore
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def thread_file(settings):

@@ -1,0 +1,109 @@
+"""The promotion policy: may a challenger replace the champion? Pure: it reads the two models'
+numbers on the same held-out test split and the same functional suite, nothing else.
+
+A challenger is promoted only if, for every head, it is not worse on PR-AUC and not worse on
+recall at the P1 and P2 thresholds, and it passes at least as many cases of every functional
+capability. "Not worse" allows for measurement noise only (docs/retraining.md has the numbers):
+
+- PR-AUC: 0.005. The paired-bootstrap standard deviation of the PR-AUC difference between two
+  of our models on the 1,180-post test split is 0.0045-0.0053 per head; a smaller gap says which
+  posts happened to be sampled, not which model is better.
+- Recall at P1/P2: one positive post of the test split (1/positives, rounded up to the four
+  decimals metrics.json keeps: 0.0037 threat, 0.0113 self-harm, 0.0085 bullying). Each model
+  picks its thresholds on validation, so one borderline post moving across is expected; the
+  paired-bootstrap SD of these differences is 0.01-0.04, so this is far inside the noise.
+- Functional capabilities: none. The cases are fixed and scoring is deterministic, so a lost
+  case is a real regression on a named behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+PR_AUC_TOLERANCE = 0.005
+RECALL_TIERS = ("P1", "P2")
+PromoteMode = Literal["auto", "never", "force"]
+
+
+@dataclass(frozen=True)
+class Check:
+    what: str  # e.g. "threat PR-AUC", "self_harm recall at P2", "functional negated (passed of 27)"
+    challenger: float | None
+    champion: float | None
+    allowed_drop: float
+
+    @property
+    def ok(self) -> bool:
+        if self.challenger is None or self.champion is None:
+            # Undefined on this split (one class only): nothing to compare, nothing lost.
+            return self.challenger is not None or self.champion is None
+        return self.challenger >= self.champion - self.allowed_drop - 1e-12
+
+    def describe(self) -> str:
+        def num(x):
+            return "–" if x is None else f"{x:g}" if float(x).is_integer() else f"{x:.4f}"
+        slack = f" (allowed drop {self.allowed_drop:.4f})" if self.allowed_drop else ""
+        return f"{self.what}: {num(self.challenger)} vs champion {num(self.champion)}{slack}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    challenger: str
+    champion: str | None
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def reasons(self) -> list[str]:
+        if self.champion is None:
+            return ["no champion to compare with: the first model becomes champion"]
+        if self.passed:
+            return [f"not worse than {self.champion} on any of {len(self.checks)} checks "
+                    "(PR-AUC and recall at P1/P2 per head, every functional capability)"]
+        return ["worse: " + c.describe() for c in self.failures]
+
+    def as_dict(self) -> dict:
+        return {"challenger": self.challenger, "champion": self.champion, "passed": self.passed,
+                "reasons": self.reasons(), "checks": [{**asdict(c), "ok": c.ok} for c in self.checks]}
+
+
+def compare(challenger: Mapping, champion: Mapping) -> list[Check]:
+    """``challenger``/``champion``: {"heads": {head: evaluate.head_metrics(...)}, "functional":
+    {capability: {"passed", "total", "rate"}}}, both measured on the same split and cases."""
+    checks = []
+    for head, mine in challenger["heads"].items():
+        theirs = champion["heads"].get(head)
+        if theirs is None:
+            continue
+        checks.append(Check(f"{head} PR-AUC", mine["pr_auc"], theirs["pr_auc"], PR_AUC_TOLERANCE))
+        # metrics.json keeps 4 decimals: a one-post drop may read up to 0.0001 bigger
+        one_post = math.ceil(1e4 / mine["positives"] + 1) / 1e4 if mine["positives"] else 0.0
+        for tier in RECALL_TIERS:
+            checks.append(Check(f"{head} recall at {tier}", mine["at_threshold"][tier]["recall"],
+                                theirs["at_threshold"][tier]["recall"], one_post))
+    for capability, theirs in champion.get("functional", {}).items():
+        mine = challenger.get("functional", {}).get(capability)
+        checks.append(Check(f"functional {capability} (passed of {theirs['total']})",
+                            None if mine is None else mine["passed"], theirs["passed"], 0))
+    return checks
+
+
+def decide(challenger_version: str, challenger: Mapping, champion_version: str | None,
+           champion: Mapping | None) -> Decision:
+    checks = () if champion is None else tuple(compare(challenger, champion))
+    return Decision(challenger_version, champion_version, checks)
+
+
+def should_promote(decision: Decision, mode: PromoteMode) -> bool:
+    """``auto``: when the policy passes; ``never``: evaluate only; ``force``: regardless (the
+    caller audits it under a person's name)."""
+    return mode == "force" or (mode == "auto" and decision.passed)

@@ -1,0 +1,243 @@
+"""The analysts' retraining loop as a deployment runs it (docs/retraining.md): labels out of the
+store, a challenger trained and compared with the champion (pipeline.nlp.retrain), and changes of
+champion that are audited in the store and logged in models/promotions.jsonl. The CLI
+(`threatline labels | retrain | model`) and the `retrain-classifier` flow call these."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from pipeline.config import REPO_ROOT, Settings
+from pipeline.nlp.labels import LabeledCase, case_from_item, read_cases
+from pipeline.nlp.model_errors import ModelError
+from pipeline.nlp.promotion import Decision, PromoteMode, decide, should_promote
+from pipeline.nlp.train import ConfigFiles, Phase, quiet
+from pipeline.schema import ReviewEvent, audit_document
+from pipeline.store import ItemQuery, Store
+
+FUNCTIONAL = REPO_ROOT / "tests" / "functional" / "cases"
+ROLE = "analyst"
+PAGE = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def models_dir(settings: Settings) -> Path:
+    return settings.config_path(settings.classify.models_dir)
+
+
+def default_corpus(settings: Settings) -> Path:
+    return models_dir(settings) / "data" / "corpus.jsonl"
+
+
+def config_files(settings: Settings) -> ConfigFiles:
+    c = settings.classify
+    return ConfigFiles(settings.config_path(c.lexicon_dir), settings.config_path(c.cues_file),
+                       settings.config_path(c.identity_file), settings.config_path(c.schools_file))
+
+
+# --- labels out of the store -------------------------------------------------------------------
+
+
+def _ms(doc: dict) -> int | None:
+    try:
+        moment = datetime.fromisoformat(doc["@timestamp"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def labeled_items(store: Store, page_size: int = PAGE) -> Iterator[tuple[str, dict]]:
+    """Every labeled flagged item, oldest first. Keyset paging on (@timestamp, id), as the
+    retention sweep does: an offset would stop at Elasticsearch's 10,000-hit window."""
+    since_ms: int | None = None
+    skip = 0
+    while True:
+        since = None if since_ms is None else _EPOCH + timedelta(milliseconds=since_ms)
+        hits = store.search_items(ItemQuery(labeled=True, since=since, sort="oldest", size=page_size, offset=skip)).hits
+        yield from ((h.id, h.doc) for h in hits)
+        if len(hits) < page_size:
+            return
+        last = _ms(hits[-1].doc)
+        if last is None or last == since_ms:  # no usable time, or a whole page on one millisecond
+            skip += len(hits)
+        else:
+            since_ms, skip = last, sum(_ms(h.doc) == last for h in hits)
+
+
+def store_cases(store: Store, since: datetime | None = None) -> list[LabeledCase]:
+    """Labeled cases from the console; ``since`` keeps labels given at or after it."""
+    cases = []
+    for item_id, doc in labeled_items(store):
+        case = case_from_item(item_id, doc)
+        if case is None:
+            continue
+        if since is not None:
+            try:
+                when = datetime.fromisoformat(case.labeled_at or "")
+            except ValueError:
+                continue  # no readable labeling time: cannot say it is recent
+            if (when if when.tzinfo else when.replace(tzinfo=UTC)) < since:
+                continue
+        cases.append(case)
+    return cases
+
+
+def export_labels(store: Store, out: IO[str], *, since: datetime | None, by: str, output: str) -> int:
+    """Write labeled cases as JSON Lines and audit the export: the texts are students' posts
+    leaving the system."""
+    cases = store_cases(store, since)
+    for case in cases:
+        out.write(json.dumps(case.as_row(), ensure_ascii=False) + "\n")
+    store.append_audit([audit_document(ReviewEvent(
+        actor=by, role=ROLE, action="export", reason="labels export",
+        details={"cases": len(cases), "since": since.isoformat() if since else None, "output": output}))])
+    return len(cases)
+
+
+def collect_cases(store: Store | None, label_files: Sequence[Path]) -> list[LabeledCase]:
+    cases = store_cases(store) if store is not None else []
+    for path in label_files:
+        cases += read_cases(path)
+    return cases
+
+
+# --- changes of champion ----------------------------------------------------------------------
+
+
+def change_champion(store: Store, models: Path, version: str, *, action: str, by: str, reasons: list[str],
+                    forced: bool = False) -> dict:
+    """Audit first, then switch: a change of champion that cannot be audited does not happen."""
+    from pipeline.nlp.registry import champion_or_none, change_champion as switch
+
+    store.append_audit([audit_document(ReviewEvent(
+        actor=by, role=ROLE, action=action, reason=("forced: " if forced else "") + "; ".join(reasons),
+        details={"version": version, "previous": champion_or_none(models), "forced": forced}))])
+    return switch(models, version, action=action, by=by, reasons=reasons, forced=forced)
+
+
+def apply_decision(store: Store, models: Path, decision: Decision, mode: PromoteMode, by: str | None) -> dict | None:
+    if mode == "force" and not by:
+        raise ValueError("a forced promotion needs the name of the person taking responsibility (--by)")
+    if not should_promote(decision, mode):
+        return None
+    return change_champion(store, models, decision.challenger, action="promote", by=by or cli_actor(),
+                           reasons=decision.reasons(), forced=not decision.passed)
+
+
+def compare_with_champion(settings: Settings, version: str, *, corpus_file: Path | None = None,
+                          functional_dir: Path = FUNCTIONAL, phase: Phase = quiet) -> Decision:
+    """The policy for an existing version against the current champion, both measured now on the
+    corpus's test split and the functional suite."""
+    from pipeline.nlp.corpus import read_jsonl
+    from pipeline.nlp.functional import load_cases
+    from pipeline.nlp.model import TrainedClassifier
+    from pipeline.nlp.registry import champion_or_none
+    from pipeline.nlp.retrain import measure
+
+    models, schools = models_dir(settings), config_files(settings).schools_file
+    if not (models / version / "manifest.json").is_file():
+        raise ModelError(f"no complete model {version!r} in {models}")
+    champion = champion_or_none(models)
+    if champion == version:
+        raise ModelError(f"{version} is already the champion")
+    test = [r for r in read_jsonl(corpus_file or default_corpus(settings)) if r["split"] == "test"]
+    cases = load_cases(functional_dir)
+    mine = measure(TrainedClassifier.load(models / version, schools), test, cases, phase)
+    theirs = None if champion is None else measure(TrainedClassifier.load(models / champion, schools), test, cases, phase)
+    return decide(version, mine, champion, theirs)
+
+
+def rollback(store: Store, settings: Settings, *, by: str) -> dict:
+    from pipeline.nlp.registry import current_version, previous_champion
+
+    models = models_dir(settings)
+    target = previous_champion(models)
+    return change_champion(store, models, target, action="rollback", by=by,
+                           reasons=[f"rolled back from {current_version(models)}"])
+
+
+# --- the whole loop ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    version: str
+    champion_before: str | None
+    decision: Decision
+    promoted: bool
+    labels: dict
+    warnings: list[str]
+
+    def as_dict(self) -> dict:
+        return {"version": self.version, "champion_before": self.champion_before, "promoted": self.promoted,
+                "policy_passed": self.decision.passed, "reasons": self.decision.reasons(), "labels": self.labels,
+                "warnings": self.warnings}
+
+
+def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_store: bool = False,
+                mode: PromoteMode = "auto", by: str | None = None, corpus_file: Path | None = None,
+                functional_dir: Path = FUNCTIONAL, log: Callable[[str], None] = print,
+                phase: Phase = quiet) -> RetrainReport:
+    from pipeline.bootstrap import build_store
+    from pipeline.nlp.lexicon import LexiconClassifier
+    from pipeline.nlp.retrain import retrain
+    from pipeline.nlp.verdict import Thresholds
+
+    if mode == "force" and not by:
+        raise ValueError("--promote force needs --by NAME: a forced promotion is audited under a person's name")
+    c = settings.classify
+    files, models = config_files(settings), models_dir(settings)
+    # The store is opened only when needed: labels from the console, or a change of champion to audit.
+    store = build_store(settings) if from_store or mode != "never" else None
+    try:
+        if store is not None:
+            store.audit_for("")  # unreachable or not set up: say so now, not after minutes of training
+        cases = collect_cases(store if from_store else None, label_files)
+        if not cases:
+            log("no labeled cases: the challenger is trained on the corpus alone")
+        baseline = LexiconClassifier.from_dirs(files.lexicon_dir, files.schools_file,
+                                               Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold))
+        result = retrain(cases, corpus_file=corpus_file or default_corpus(settings), files=files, models_dir=models,
+                         functional_dir=functional_dir, mode=mode, by=by, baseline=baseline, log=log, phase=phase)
+        champion = result.decision.champion
+        entry = apply_decision(store, models, result.decision, mode, by) if store is not None else None
+    finally:
+        if store is not None:
+            store.close()
+    r = result.metrics["retrain"]
+    return RetrainReport(result.version, champion, result.decision, entry is not None, r["labels"], r["warnings"])
+
+
+def describe_versions(models: Path) -> list[dict]:
+    """One row per version for `threatline model list`."""
+    from pipeline.nlp.registry import champion_or_none, versions
+
+    champion = champion_or_none(models)
+    rows = []
+    for version in versions(models):
+        def read(name: str) -> dict:
+            try:
+                return json.loads((models / version / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+        metrics, manifest = read("metrics.json"), read("manifest.json")
+        heads = metrics.get("test", {}).get("heads", {})
+        retrain = metrics.get("retrain")
+        rows.append({"version": version, "champion": version == champion, "created": manifest.get("created"),
+                     "pr_auc": {h: m.get("pr_auc") for h, m in heads.items()},
+                     "threat_recall": {t: heads.get("threat", {}).get("at_threshold", {}).get(t, {}).get("recall")
+                                       for t in ("P1", "P2")},
+                     "labels": retrain["labels"]["trained_on"] if retrain else None,
+                     "policy": None if not retrain else "pass" if retrain["decision"]["passed"] else "refuse"})
+    return rows

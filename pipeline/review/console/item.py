@@ -1,0 +1,66 @@
+"""The item page (``/items/{id}``): the review service's ``item_context`` for the viewer's role,
+with a form for each action the role may take. Every showing is audited by ``actions.view``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from pipeline.review import actions
+from pipeline.review.actions import LABELS, OUTCOMES
+from pipeline.review.console.views import alert_view, audit_view, item_view, row
+from pipeline.review.console.web import Console, Problem, Viewer, console_of, current_viewer, off_thread, \
+    protected_router, render
+from pipeline.review.policy import Forbidden, can_act, can_see_contact
+from pipeline.review.queries import item_context
+from pipeline.store import NotFound
+
+router = protected_router()
+
+MAX_ID = 200
+# The same answer for "not there" and "not for your role": the page does not confirm it exists.
+NOT_FOUND = Problem(404, "Item not found", "There is no item at this address, or it is not available to your role.")
+# What the page says after an action (``?done=``): fixed sentences, never text from the URL.
+DONE = {
+    "acknowledge": "Acknowledged: your role's pages for this item stop escalating.",
+    "acknowledge-others": "Acknowledged: your role's pages stop escalating. Another role's page for this item is "
+                          "still open: they have not acknowledged it yet.",
+    "assign": "Assignment saved.", "escalate": "Escalated.", "dismiss": "Dismissed.", "resolve": "Resolved.",
+    "label": "Label saved.", "note": "Note added.", "reply": "Reply sent: the tipster reads it on the tip line.",
+}
+FORMS = ("acknowledge", "assign", "escalate", "dismiss", "resolve", "label", "note", "reply")
+
+
+def _load(c: Console, viewer: Viewer, item_id: str) -> dict[str, Any]:
+    # View first: the audit history on the page then includes this showing of it.
+    actions.view(c.rt.store, item_id, viewer.username, viewer.role, now=c.clock())
+    return item_context(c.rt.store, viewer.role, item_id, threads=c.threads)
+
+
+async def show_item(request: Request, viewer: Viewer, item_id: str, status: int = 200, *, notice: str = "",
+                    problem: str = "") -> HTMLResponse:
+    """The item page as ``viewer`` may see it now (after an action that failed too: reloaded)."""
+    c = console_of(request)
+    if len(item_id) > MAX_ID:
+        raise NOT_FOUND
+    try:
+        context = await off_thread(_load, c, viewer, item_id)
+    except (NotFound, Forbidden):
+        raise NOT_FOUND from None
+    conversation = context["conversation"]
+    allowed = [a for a in FORMS if can_act(viewer.role, a)]
+    if not conversation or conversation["status"] == "gone":
+        allowed = [a for a in allowed if a != "reply"]  # a post, or a thread purged after its retention
+    return render(request, "item.html", status, title="Flagged item", item=item_view(context["item"]),
+                  version=context["version"], author_items=[row(h.doc) for h in context["author_items"]],
+                  thread_items=[row(h.doc) for h in context["thread_items"]], conversation=conversation,
+                  alerts=[alert_view(a) for a in context["alerts"]], timeline=context["timeline"],
+                  audit=[audit_view(r) for r in context["audit"]], allowed=allowed, labels=LABELS, outcomes=OUTCOMES,
+                  contact_hidden=not can_see_contact(viewer.role), notice=notice, problem=problem)
+
+
+@router.get("/items/{item_id}")
+async def item_page(item_id: str, request: Request, done: str = "", viewer: Viewer = Depends(current_viewer)):
+    return await show_item(request, viewer, item_id, notice=DONE.get(done, ""))

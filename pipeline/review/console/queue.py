@@ -1,0 +1,112 @@
+"""The review queue (``/``): the review service's queue (``queries.queue``) for the viewer's role,
+with the filters, sort and page in the URL so that a filtered queue can be bookmarked. The
+service limits the search to what the role may see and audits it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from starlette.datastructures import QueryParams
+
+from pipeline.review import queries
+from pipeline.review.console.views import row, scope_text, visible_categories
+from pipeline.review.console.web import Problem, Viewer, console_of, current_viewer, off_thread, protected_router, \
+    render
+
+router = protected_router()
+
+SORTS = {"severity": "Most severe first", "newest": "Newest first", "oldest": "Oldest first",
+         "score": "Highest threat score"}
+PAGE_SIZES = (25, 50, 100)
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class QueueParams:
+    """The queue's URL: the service's filters as a person types them (dates are whole local days)."""
+
+    severity: tuple[str, ...] = ()
+    category: tuple[str, ...] = ()
+    school: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    assignee: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None  # inclusive: the whole day
+    q: str = ""
+    sort: str = "severity"
+    page: int = 1
+    size: int = 50
+
+    @classmethod
+    def parse(cls, params: QueryParams) -> QueueParams:
+        """Only the URL's shape is checked here; unknown values are the service's to refuse."""
+
+        def values(name: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(v for v in params.getlist(name) if v))
+
+        def words(name: str) -> tuple[str, ...]:
+            parts = (part.strip() for v in params.getlist(name) for part in v.split(","))
+            return tuple(dict.fromkeys(v[:120] for v in parts if v))[:20]
+
+        def day(name: str) -> date | None:
+            value = params.get(name, "").strip()
+            try:
+                return date.fromisoformat(value) if value else None
+            except ValueError:
+                raise Problem(400, "Unknown date", f"The {name} date must look like 2026-03-04.") from None
+
+        def number(name: str, default: int) -> int:
+            value = params.get(name, "").strip()
+            if not value:
+                return default
+            if not value.isdigit() or int(value) < 1:
+                raise Problem(400, "Unknown page", f"{name} must be a whole number from 1.")
+            return int(value)
+
+        size = number("size", 50)
+        if size not in PAGE_SIZES:
+            raise Problem(400, "Unknown page size", f"Show {', '.join(map(str, PAGE_SIZES))} items per page.")
+        return cls(severity=values("severity"), category=values("category"), school=words("school"),
+                   status=values("status"), source=words("source"), assignee=words("assignee"), since=day("since"),
+                   until=day("until"), q=params.get("q", "").strip()[:MAX_TEXT], sort=params.get("sort") or "severity",
+                   page=number("page", 1), size=size)
+
+    def filters(self, tz: ZoneInfo) -> queries.QueueFilters:
+        return queries.QueueFilters(
+            severity=self.severity, category=self.category, school=self.school, status=self.status,
+            source=self.source, assignee=self.assignee, text=self.q or None,
+            since=datetime.combine(self.since, time(), tz) if self.since else None,
+            until=datetime.combine(self.until + timedelta(days=1), time(), tz) if self.until else None)
+
+    def link(self, **changes: Any) -> str:
+        """The query string of these parameters with ``changes`` (defaults left out)."""
+        pairs: list[tuple[str, str]] = []
+        for f in fields(self):
+            value = changes.get(f.name, getattr(self, f.name))
+            if value in ((), None, "") or value == f.default:
+                continue
+            for v in (value if isinstance(value, tuple) else (value,)):
+                pairs.append((f.name, str(v)))
+        return "?" + urlencode(pairs) if pairs else "?"
+
+
+@router.get("/")
+async def queue(request: Request, viewer: Viewer = Depends(current_viewer)):
+    c = console_of(request)
+    params = QueueParams.parse(request.query_params)
+    try:
+        page = await off_thread(queries.queue, c.rt.store, viewer.role, params.filters(c.tz), sort=params.sort,
+                                page=params.page, page_size=params.size, actor=viewer.username, now=c.clock())
+    except ValueError as exc:  # an unknown filter value or sort, a page too far: the service says which
+        raise Problem(400, "Check the filters", str(exc)) from None
+    last_page = min(page.pages, queries.MAX_WINDOW // params.size)
+    return render(request, "queue.html", title="Review queue", filters=params, rows=[row(h.doc) for h in page.hits],
+                  total=page.total, facets=page.counts, last_page=last_page, severities=queries.SEVERITIES,
+                  categories=visible_categories(viewer.role), statuses=queries.STATUSES, sorts=SORTS,
+                  page_sizes=PAGE_SIZES, schools=c.schools, scope=scope_text(viewer.role))
