@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -250,6 +251,16 @@ def item_document(item: ScoredItem) -> dict[str, Any]:
         "review": {"status": "open", "assignee": None, "label": None, "updated": None, "updated_by": None},
     }
     return _drop_none(doc)
+
+
+def dotted(doc: Mapping[str, Any], path: str) -> Any:
+    """``doc["a"]["b"]`` for ``"a.b"``; None when a step is missing or not a mapping."""
+    value: Any = doc
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
 
 
 def _drop_none(value: Any) -> Any:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.schema import SEVERITY_RANK
+from pipeline.schema import SEVERITY_RANK, dotted
 
 WINDOW = timedelta(hours=24)
 OPEN_STATUSES = frozenset({"open", "escalated"})
@@ -78,7 +78,7 @@ def build_digests(items: Iterable[Mapping[str, Any]], now: datetime, timezone: s
     buckets: dict[str | None, list[_Entry]] = {school: [] for school in (*known, None)}
     seen: set[str] = set()
     for doc in items:
-        item_id = _one_line(_get(doc, "event.id"))
+        item_id = _one_line(dotted(doc, "event.id"))
         if item_id and item_id in seen:
             continue  # the same item twice (overlapping store pages) is listed once
         entry = _entry(doc, item_id or "(no id)", since, now)
@@ -98,36 +98,27 @@ def build_digests(items: Iterable[Mapping[str, Any]], now: datetime, timezone: s
 # --- selection -----------------------------------------------------------------------------------
 
 def _entry(doc: Mapping[str, Any], item_id: str, since: datetime, now: datetime) -> _Entry | None:
-    severity = _one_line(_get(doc, "threat.severity")) or "none"
+    severity = _one_line(dotted(doc, "threat.severity")) or "none"
     # No review status means nobody has reviewed it: treat as open rather than hide it.
-    status = _one_line(_get(doc, "review.status")) or "open"
-    flagged = _instant(_get(doc, "event.created")) or _instant(doc.get("@timestamp"))
+    status = _one_line(dotted(doc, "review.status")) or "open"
+    flagged = _instant(dotted(doc, "event.created")) or _instant(doc.get("@timestamp"))
     new = flagged is not None and since <= flagged < now
     if status not in OPEN_STATUSES and not (severity == "P3" and new):
         return None
-    explanation = _get(doc, "threat.explanation")
+    explanation = dotted(doc, "threat.explanation")
     first = explanation[0] if isinstance(explanation, list) and explanation else None
     return _Entry(
         id=item_id,
         severity=severity,
-        category=(_one_line(_get(doc, "threat.category")) or "none").replace("_", "-"),
+        category=(_one_line(dotted(doc, "threat.category")) or "none").replace("_", "-"),
         status=status,
         at=_instant(doc.get("@timestamp")) or flagged,
         new=new,
-        source=_one_line(_get(doc, "event.provider")) or "unknown source",
+        source=_one_line(dotted(doc, "event.provider")) or "unknown source",
         excerpt=_cut(_one_line(doc.get("message")), EXCERPT_CHARS),
         why=_cut(_one_line(first), WHY_CHARS) or "(no explanation)",
-        school=_one_line(_get(doc, "threat.school")) or _one_line(_get(doc, "labels.school")) or None,
+        school=_one_line(dotted(doc, "threat.school")) or _one_line(dotted(doc, "labels.school")) or None,
     )
-
-
-def _get(doc: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = doc
-    for key in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _instant(value: Any) -> datetime | None:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.schema import dotted
 from pipeline.sqlite_wal import open_shared_wal
 from pipeline.store import (
     ConflictError,
@@ -129,17 +130,8 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _get(doc: dict[str, Any], dotted: str) -> Any:
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def _item_id(doc: dict[str, Any], position: int) -> str:
-    item_id = _get(doc, "event.id")
+    item_id = dotted(doc, "event.id")
     if not isinstance(item_id, str) or not item_id:
         raise StoreError(f"document #{position} has no event.id")
     return item_id
@@ -148,17 +140,17 @@ def _item_id(doc: dict[str, Any], position: int) -> str:
 def _item_columns(doc: dict[str, Any]) -> tuple:
     return (
         epoch(doc.get("@timestamp"), 1_000),
-        _get(doc, "threat.severity"),
-        _get(doc, "threat.category"),
-        _get(doc, "labels.school"),
-        _get(doc, "review.status"),
-        _get(doc, "event.provider"),
-        _get(doc, "threat.score"),
+        dotted(doc, "threat.severity"),
+        dotted(doc, "threat.category"),
+        dotted(doc, "labels.school"),
+        dotted(doc, "review.status"),
+        dotted(doc, "event.provider"),
+        dotted(doc, "threat.score"),
     )
 
 
 def _explanation_text(doc: dict[str, Any]) -> str:
-    explanation = _get(doc, "threat.explanation") or []
+    explanation = dotted(doc, "threat.explanation") or []
     return "\n".join(explanation) if isinstance(explanation, list) else str(explanation)
 
 
@@ -332,7 +324,7 @@ class EmbeddedStore(Store):
             # The version test in WHERE is the compare-and-set; the lock makes it always succeed here.
             cursor = db.execute(
                 "UPDATE items SET doc = ?, version = version + 1, status = ? WHERE id = ? AND version = ?",
-                (json.dumps(doc), _get(doc, "review.status"), item_id, expected),
+                (json.dumps(doc), dotted(doc, "review.status"), item_id, expected),
             )
             if cursor.rowcount != 1:
                 raise ConflictError(f"item {item_id} changed since version {version}")
@@ -413,7 +405,7 @@ class EmbeddedStore(Store):
         with self._write() as db:
             db.executemany(
                 "INSERT INTO audit (id, doc, item_id, ts_us) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                [(audit_id, json.dumps(doc), _get(doc, "threat.item_id"), epoch(doc.get("@timestamp"), 1_000_000))
+                [(audit_id, json.dumps(doc), dotted(doc, "threat.item_id"), epoch(doc.get("@timestamp"), 1_000_000))
                  for audit_id, doc in rows],
             )
 
@@ -425,7 +417,7 @@ class EmbeddedStore(Store):
 
 
 def _audit_id(doc: dict[str, Any], position: int) -> str:
-    audit_id = _get(doc, "event.id")
+    audit_id = dotted(doc, "event.id")
     if not isinstance(audit_id, str) or not audit_id:
         raise StoreError(f"audit record #{position} has no event.id")
     return audit_id
