@@ -38,6 +38,12 @@ def _global(config: ConfigOption = None) -> None:
     state.config_path = config
 
 
+def plain_console(stderr: bool = False) -> Console:
+    """For command output: soft_wrap keeps one line one line whatever the terminal width, and
+    no highlighting; untrusted text still goes in as rich Text, never as markup."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
 def settings(config: Path | None = None) -> Settings:
     return load_settings(config or state.config_path)
 
@@ -109,7 +115,8 @@ def stage(
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """Serve the stages, one ingest deployment per source (Prefect) and the tip line until SIGTERM/Ctrl-C."""
+    """Serve the stages, the escalation sweep, the ingest deployments, the daily purge and digest
+    (Prefect), the tip line and the review server until SIGTERM/Ctrl-C."""
     from flows.deployments import serve_all
 
     serve_all(settings(config))

@@ -7,21 +7,16 @@ from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 
 alerts_app = typer.Typer(help="Alerts: on-duty lookup, open pages, escalation sweep, acknowledgement.",
                          no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 ROLES = ("sro", "counselor", "admin")
-
-
-def _console() -> Console:
-    return Console(soft_wrap=True, highlight=False)
 
 
 @alerts_app.command("on-duty")
@@ -51,7 +46,7 @@ def on_duty(school: Annotated[Optional[str], typer.Option("--school", help="a sc
             table.add_row(role, ", ".join(p.name for p in duty) or "nobody", " → ".join(p.name for p in rest))
     except ValueError as exc:
         fail(f"error: {exc}", 2)
-    _console().print(table)
+    plain_console().print(table)
 
 
 @alerts_app.command("list")
@@ -64,7 +59,7 @@ def list_alerts(every: Annotated[bool, typer.Option("--all", help="acknowledged 
     with runtime(settings(config)) as rt:
         hits = rt.store.search_alerts(status=None if every else list(OPEN_ALERT_STATUSES), size=limit)
     # One line per alert, id first: greppable, and ids are never wrapped for copying.
-    console = _console()
+    console = plain_console()
     console.print(f"{len(hits)} {'alert(s)' if every else 'open alert(s)'}, newest first")
     for hit in hits:
         d = hit.doc
@@ -88,7 +83,7 @@ def show(alert_id: str, config: ConfigOption = None) -> None:
         rt.pager.record_view(alert_from_document(stored.doc), f"cli:{getpass.getuser()}", via="threatline alerts show",
                              role="admin")
     d = stored.doc
-    console = _console()
+    console = plain_console()
     console.print(Text(f"{d['severity']} {d['category']} — {d.get('school') or 'no school matched'} → {d['role']}: "
                        f"{d['status']} (item {d['item_id']})"))
     console.print(Text(d["excerpt"]))

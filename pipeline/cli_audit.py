@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 
 
 def when(value: Any, zone: ZoneInfo) -> str:
@@ -56,4 +55,4 @@ def audit(
         table.add_row(when(record.get("@timestamp"), zone), Text(str(user.get("name") or "")),
                       Text(", ".join(user.get("roles") or [])), Text(str((record.get("event") or {}).get("action"))),
                       Text(describe(record)))
-    Console(soft_wrap=True, highlight=False).print(table)
+    plain_console().print(table)

@@ -5,16 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.store import StoreError
-
-
-def _console() -> Console:
-    # soft_wrap: one line stays one line; Text, never markup: digests quote posts written by anyone.
-    return Console(soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -44,7 +38,7 @@ def digest(
     except StoreError as exc:
         fail(f"store error: {exc}", 1)
 
-    out = _console()
+    out = plain_console()
     if not plans:
         out.print("nothing to report: no P3 item flagged in the last 24 hours and no open or escalated item; "
                   "nothing was sent")

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from rich.console import Console
 
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.config import Settings
 
 kibana_app = typer.Typer(help="Kibana saved objects: data views, saved searches, the triage dashboard.",
@@ -17,11 +16,6 @@ kibana_app = typer.Typer(help="Kibana saved objects: data views, saved searches,
 app.add_typer(kibana_app, name="kibana")
 
 UrlOption = Annotated[Optional[str], typer.Option("--url", help="Kibana base URL (default: kibana.url)")]
-
-
-def _console(stderr: bool = False) -> Console:
-    # soft_wrap: a summary stays one line whatever the terminal width.
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
 
 
 def _run(action: Callable[..., Any], config: Path | None, **kwargs: Any) -> tuple[Settings, Any]:
@@ -46,7 +40,7 @@ def import_command(
     from pipeline.kibana import import_objects
 
     s, result = _run(import_objects, config, url=url, file=file, check=not no_check)
-    _console().print(f"imported {result.count} saved objects into Kibana at {result.where}; "
+    plain_console().print(f"imported {result.count} saved objects into Kibana at {result.where}; "
                      f"data views on {s.store.index_prefix}-*")
 
 
@@ -63,7 +57,7 @@ def export_command(
     if output is None:
         sys.stdout.write(result.text)
     # With the objects on stdout, the summary goes to stderr.
-    console = _console(stderr=output is None)
+    console = plain_console(stderr=output is None)
     console.print(f"exported {result.count} saved objects from Kibana at {result.where} to {output or 'stdout'}")
     if result.missing_references:
         console.print(f"warning: Kibana could not find {len(result.missing_references)} referenced object(s): "

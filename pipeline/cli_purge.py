@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.bus import BusError
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.store import StoreError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def purge(
     except (StoreError, BusError, ThreadStoreError) as exc:
         # purge_all ran the other steps before raising: one failing store holds up nothing else.
         fail(f"purge failed: {exc}", 1)
-    show(Console(soft_wrap=True, highlight=False), report, s)
+    show(plain_console(), report, s)
 
 
 def show(out: Console, report: RetentionReport, s: Settings) -> None:
