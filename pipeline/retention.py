@@ -28,12 +28,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pipeline.config import Settings
 from pipeline.schema import ReviewEvent, audit_document, stable_id, utcnow
 from pipeline.store import ConflictError, ItemQuery, NotFound, Store, StoredDoc, StoreError
+from pipeline.store.paging import epoch_ms, from_ms, hit_ms, parse_time
 
 log = logging.getLogger("threatline.retention")
 
@@ -53,7 +54,6 @@ PAGE_SIZE = 500
 # not the item's words once the item is purged.
 REDACTED_EXCERPT = "[removed by the retention purge]"
 ALERT_UPDATE_ATTEMPTS = 3
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- pure rules ----------------------------------------------------------------------------------
@@ -79,23 +79,6 @@ def retention_class(doc: dict[str, Any]) -> RetentionClass:
     if status == "resolved":
         return "dismissed" if outcome_key(review.get("outcome")) in NO_ACTION_OUTCOMES else "actioned"
     return "open"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time (naive means UTC, as in the stores) or epoch milliseconds (which an
-    Elasticsearch ``date`` accepts too) as an aware datetime; None if unreadable."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return _EPOCH + timedelta(milliseconds=value)
-        except OverflowError:
-            return None
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def last_change(doc: dict[str, Any]) -> datetime | None:
@@ -190,17 +173,6 @@ class PurgeReport:
         return sum(self.purged.values())
 
 
-def epoch_ms(moment: datetime) -> int:
-    """Whole milliseconds since the epoch: the precision both stores filter and sort on."""
-    delta = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000 + delta.microseconds // 1_000
-
-
-def _ms(hit: StoredDoc) -> int | None:
-    moment = parse_time(hit.doc.get("@timestamp"))
-    return None if moment is None else epoch_ms(moment)
-
-
 def sweep(store: Store, statuses: Sequence[str], since: datetime | None, until: datetime | None,
           handle: Callable[[list[StoredDoc]], set[str]], page_size: int = PAGE_SIZE) -> None:
     """Hand every item with one of ``statuses`` and ``since <= @timestamp < until`` to ``handle``
@@ -213,7 +185,7 @@ def sweep(store: Store, statuses: Sequence[str], since: datetime | None, until: 
     skip = 0
     previous: list[str] | None = None
     while True:
-        start = None if since_ms is None else _EPOCH + timedelta(milliseconds=since_ms)
+        start = None if since_ms is None else from_ms(since_ms)
         hits = store.search_items(ItemQuery(status=tuple(statuses), since=start, until=until, sort="oldest",
                                             size=page_size, offset=skip)).hits
         if not hits:
@@ -223,11 +195,11 @@ def sweep(store: Store, statuses: Sequence[str], since: datetime | None, until: 
             raise StoreError(f"retention purge made no progress at items {page_ids[:3]}…: deleted items still found")
         previous = page_ids
         deleted = handle(hits)
-        last_ms = _ms(hits[-1])
+        last_ms = hit_ms(hits[-1])
         if last_ms is None:  # a timestamp only the store could read: fall back to an offset
             skip += sum(h.id not in deleted for h in hits)
         else:
-            kept_at_last = sum(_ms(h) == last_ms and h.id not in deleted for h in hits)
+            kept_at_last = sum(hit_ms(h) == last_ms and h.id not in deleted for h in hits)
             if last_ms == since_ms:  # the whole page sits on one millisecond
                 skip += kept_at_last
             else:
@@ -265,7 +237,7 @@ def purge_items(store: Store, settings: Settings, now: datetime, *, dry_run: boo
     id is stable, so it is not written twice), never a deletion nobody can account for.
     """
     # Whole milliseconds, as the stores keep times: the query bounds mean what the checks mean.
-    now = _EPOCH + timedelta(milliseconds=epoch_ms(now))
+    now = from_ms(epoch_ms(now))
     days = retention_days(settings)
     report = PurgeReport(dry_run=dry_run, now=now.isoformat())
 

@@ -9,7 +9,7 @@ import getpass
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -20,11 +20,11 @@ from pipeline.nlp.promotion import Decision, PromoteMode, decide, should_promote
 from pipeline.nlp.train import ConfigFiles, Phase, quiet
 from pipeline.schema import ReviewEvent, audit_document
 from pipeline.store import ItemQuery, Store
+from pipeline.store.paging import every_item
 
 FUNCTIONAL = REPO_ROOT / "tests" / "functional" / "cases"
 ROLE = "analyst"
 PAGE = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def cli_actor() -> str:
@@ -48,31 +48,9 @@ def config_files(settings: Settings) -> ConfigFiles:
 # --- labels out of the store -------------------------------------------------------------------
 
 
-def _ms(doc: dict) -> int | None:
-    try:
-        moment = datetime.fromisoformat(doc["@timestamp"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
 def labeled_items(store: Store, page_size: int = PAGE) -> Iterator[tuple[str, dict]]:
-    """Every labeled flagged item, oldest first. Keyset paging on (@timestamp, id), as the
-    retention sweep does: an offset would stop at Elasticsearch's 10,000-hit window."""
-    since_ms: int | None = None
-    skip = 0
-    while True:
-        since = None if since_ms is None else _EPOCH + timedelta(milliseconds=since_ms)
-        hits = store.search_items(ItemQuery(labeled=True, since=since, sort="oldest", size=page_size, offset=skip)).hits
-        yield from ((h.id, h.doc) for h in hits)
-        if len(hits) < page_size:
-            return
-        last = _ms(hits[-1].doc)
-        if last is None or last == since_ms:  # no usable time, or a whole page on one millisecond
-            skip += len(hits)
-        else:
-            since_ms, skip = last, sum(_ms(h.doc) == last for h in hits)
+    """Every labeled flagged item, oldest first."""
+    return ((h.id, h.doc) for h in every_item(store, ItemQuery(labeled=True), page_size))
 
 
 def store_cases(store: Store, since: datetime | None = None) -> list[LabeledCase]:

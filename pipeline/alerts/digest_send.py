@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,8 @@ from pipeline.alerts.roster import ROLES, Person, Roster
 from pipeline.bootstrap import build_roster, district_schools
 from pipeline.config import Settings
 from pipeline.schema import ReviewEvent, audit_document, utcnow
-from pipeline.store import ItemQuery, Store, StoredDoc, StoreError
+from pipeline.store import ItemQuery, Store
+from pipeline.store.paging import every_item
 
 log = logging.getLogger("threatline.digest")
 
@@ -33,7 +34,6 @@ ACTOR = "threatline-digest"
 ROLE = "system"
 CHANNEL_TYPE = "email"
 PAGE_SIZE = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -73,57 +73,9 @@ def fetch_items(store: Store, page_size: int = PAGE_SIZE) -> list[dict[str, Any]
     when it was flagged, and a late crawl flags last week's posts today. The builder picks."""
     docs: dict[str, dict[str, Any]] = {}
     for query in (ItemQuery(severity=("P3",)), ItemQuery(status=tuple(sorted(OPEN_STATUSES)))):
-        for hit in _every(store, query, page_size):
+        for hit in every_item(store, query, page_size):
             docs.setdefault(hit.id, hit.doc)
     return list(docs.values())
-
-
-def _every(store: Store, query: ItemQuery, page_size: int) -> Iterator[StoredDoc]:
-    """Every hit of ``query``, a page at a time, oldest first.
-
-    Keyset paging on (@timestamp, id), not a growing offset: Elasticsearch refuses offsets past
-    10,000 hits, and a digest must not quietly stop at some count."""
-    since: datetime | None = None
-    skip = read = 0
-    total: int | None = None
-    previous: list[str] | None = None
-    while True:
-        page = store.search_items(replace(query, since=since, sort="oldest", size=page_size, offset=skip))
-        total = page.total if total is None else total
-        ids = [h.id for h in page.hits]
-        if ids and ids == previous:  # a store that ignores since/offset would loop forever
-            raise StoreError(f"digest: paging made no progress at items {ids[:3]}")
-        previous = ids
-        read += len(page.hits)
-        yield from page.hits
-        if len(page.hits) < page_size:
-            break
-        last = _ms(page.hits[-1])
-        if last is None:  # a time only the store can read: plain offset from here
-            skip += len(page.hits)
-        else:
-            at_last = sum(_ms(h) == last for h in page.hits)
-            if since is not None and _ms_of(since) == last:  # the whole page on one millisecond
-                skip += at_last
-            else:
-                since, skip = _EPOCH + timedelta(milliseconds=last), at_last
-    if read < total:
-        # Items deleted meanwhile (a purge) explain a few; more means the paging missed some.
-        log.warning("digest: read %d of the %d items matching %s", read, total, query)
-
-
-def _ms(hit: StoredDoc) -> int | None:
-    value = hit.doc.get("@timestamp")
-    try:
-        moment = datetime.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return _ms_of(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-
-
-def _ms_of(moment: datetime) -> int:
-    # Whole milliseconds, rounded down: the precision both stores filter and sort on.
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def recipients(roster: Roster, school: str | None, now: datetime) -> list[Person]:
