@@ -36,10 +36,10 @@ def verdict_fields(verdict: Verdict, version: str) -> dict[str, Any]:
     }
 
 
-def score_texts(texts: Sequence[str], classifier: Classifier) -> list[Verdict]:
+def score_texts(texts: Sequence[str], classifier: Classifier, tips: Sequence[bool] = ()) -> list[Verdict]:
     """Score with the caveats a reviewer must see: the window, and non-English text."""
     windows = [t[:WINDOW_CHARS] for t in texts]
-    verdicts = classifier.score_many(windows)
+    verdicts = classifier.score_many(windows, tips) if any(tips) else classifier.score_many(windows)
     out = []
     for text, verdict in zip(texts, verdicts):
         notes, changes = [], {}
@@ -98,8 +98,9 @@ def tip_text(tip: Tip) -> str:
 
 def scored_items(inputs: Sequence[RawPost | Tip], classifier: Classifier) -> list[ScoredItem]:
     texts = [tip_text(x) if isinstance(x, Tip) else x.text for x in inputs]
-    verdicts = score_texts(texts, classifier)
-    return [_tip_item(x, t, v, classifier.version) if isinstance(x, Tip) else _post_item(x, v, classifier.version)
+    verdicts = score_texts(texts, classifier, [isinstance(x, Tip) for x in inputs])
+    legacy = not getattr(classifier, "evidence_first", False)
+    return [_tip_item(x, t, v, classifier.version, legacy) if isinstance(x, Tip) else _post_item(x, v, classifier.version)
             for x, t, v in zip(inputs, texts, verdicts)]
 
 
@@ -119,17 +120,22 @@ def _post_item(post: RawPost, verdict: Verdict, version: str) -> ScoredItem:
     )
 
 
-def _tip_item(tip: Tip, text: str, verdict: Verdict, version: str) -> ScoredItem:
+def _legacy_tip_report(verdict: Verdict, severity: str) -> bool:
+    """Models from before evidence-first paging (and the keyword baseline) cannot read a report as
+    evidence: a tip whose words report a threat is judged by its specifics instead."""
+    reported = any(c.startswith("cue:quote_report") for c in verdict.cues)
+    return verdict.category == "violence" and reported and severity in ("P3", "P2")
+
+
+def _tip_item(tip: Tip, text: str, verdict: Verdict, version: str, legacy: bool = False) -> ScoredItem:
     fields = verdict_fields(verdict, version)
     if tip.school and not verdict.school:
         fields.update(school=tip.school, school_relevance=1.0)
-    # A tip is a person asking for help: it always reaches the review queue. A tip reporting
-    # someone else's threat is what tip lines exist for: the model reads "he said he'd ..." as a
-    # report, so the reported threat is judged by its specifics instead (two or more: P1).
+    # A tip is a person asking for help: it always reaches the review queue. A threat it reports
+    # about someone else was already read as evidence by the classifier (score_many's ``tips``).
     if fields["severity"] == "none":
         fields.update(severity="P3", explanation=[*fields["explanation"], "Tip-line submission (always reviewed)."])
-    reported = any(c.startswith("cue:quote_report") for c in verdict.cues)
-    if fields["category"] == "violence" and reported and fields["severity"] in ("P3", "P2"):
+    elif legacy and _legacy_tip_report(verdict, fields["severity"]):
         specifics = set(verdict.specifics) | ({"place"} if tip.school else set())
         severity = "P1" if len(specifics) >= 2 else "P2"
         detail = f" with {len(specifics)} specifics ({', '.join(sorted(specifics))})" if severity == "P1" else ""

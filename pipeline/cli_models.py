@@ -18,6 +18,7 @@ from pipeline.cli import ConfigOption, app, fail, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "models" / "data" / "templates"
+FREE = ROOT / "models" / "data" / "free"
 CORPUS = ROOT / "models" / "data" / "corpus.jsonl"
 FUNCTIONAL = ROOT / "tests" / "functional" / "cases"
 out = Console()
@@ -39,6 +40,7 @@ def progress_bars() -> Iterator:
 @app.command()
 def corpus(
     templates: Annotated[Path, typer.Option(help="template families (YAML)")] = TEMPLATES,
+    free: Annotated[Path, typer.Option(help="free-written families (YAML), taken as written")] = FREE,
     output: Annotated[Path, typer.Option("--output", "-o")] = CORPUS,
     config: ConfigOption = None,
 ) -> None:
@@ -46,7 +48,9 @@ def corpus(
     from pipeline.nlp.corpus import generate, load_families, slot_values, write_jsonl
 
     s = settings(config)
-    rows = generate(load_families(templates), slot_values(templates.parent / "slots.yaml", s.config_path(s.classify.schools_file)))
+    names: set[str] = set()
+    families = load_families(templates, seen=names) + (load_families(free, free=True, seen=names) if free.is_dir() else [])
+    rows = generate(families, slot_values(templates.parent / "slots.yaml", s.config_path(s.classify.schools_file)))
     write_jsonl(rows, output)
     negatives = [r for r in rows if not (r["threat"] or r["self_harm"] or r["bullying"])]
     hard = [r for r in negatives if r["kind"] != "benign_school"]

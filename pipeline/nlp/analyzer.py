@@ -18,6 +18,7 @@ from spacy.tokens import Doc
 from pipeline.config import strings_in
 from pipeline.nlp import components  # noqa: F401  (registers the factories)
 from pipeline.nlp.components import CUES, GAZETTEER, LEXICON, SchoolHit
+from pipeline.nlp.evidence import Evidence, EvidenceFinder
 from pipeline.nlp.normalize import Normalized, Normalizer
 
 LEXICON_CATEGORIES = ("violence", "weapons", "self_harm", "bullying", "drugs")
@@ -29,6 +30,8 @@ FEATURES = (
     "school_distinct", "school_ambiguous", "school_place", "shared_place",
     *(f"cue_{c}" for c in CONTEXT_CUES + SPECIFICITY_CUES),
     "specificity", "shouting", "length",
+    # Evidence (pipeline/nlp/evidence.py): statements that stand, softened ones, reports.
+    "ev_violence", "ev_violence_severe", "ev_violence_soft", "ev_violence_report", "ev_self_harm", "ev_self_harm_soft",
 )
 MASKS = {"school": "schoolname", "identity": "idterm"}
 _LETTER = re.compile(r"[^\W\d_]")
@@ -43,6 +46,11 @@ class Analysis:
     cues: dict[str, list[str]] = field(default_factory=dict)     # cue -> words as written
     masked: str = ""
     features: dict[str, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def quote(self, ev: Evidence) -> str:
+        """The statement as the author wrote it."""
+        return self.normalized.original_text(ev.start, ev.end)
 
     @property
     def specifics(self) -> dict[str, list[str]]:
@@ -69,8 +77,10 @@ def lexicon_phrases(lexicon_dir: Path) -> dict[str, list[str]]:
 
 
 def build_nlp(lexicon_dir: Path, cues_file: Path, identity_file: Path) -> Language:
-    """The model-side pipeline (frozen with a trained model); the gazetteer is attached separately."""
+    """The model-side pipeline (frozen with a trained model); the gazetteer is attached separately.
+    The evidence grammar (``evidence.yaml`` beside the cues) is frozen into the model's meta."""
     cues = read_yaml(cues_file)
+    evidence_file = cues_file.with_name("evidence.yaml")
     lexicons = lexicon_phrases(lexicon_dir)
     lexicons["identity"] = [str(t) for t in read_yaml(identity_file).get("terms", [])]
     phrases = {name: [str(p) for p in group]  # YAML reads "988" as a number
@@ -82,6 +92,8 @@ def build_nlp(lexicon_dir: Path, cues_file: Path, identity_file: Path) -> Langua
     nlp.add_pipe(LEXICON, config={"lexicons": lexicons})
     nlp.add_pipe(CUES, config={"cues": phrases})
     nlp.meta["threatline"] = {"known_words": known, "time_patterns": [str(p) for p in cues.get("time_patterns", [])]}
+    if evidence_file.is_file():
+        nlp.meta["threatline"]["evidence"] = read_yaml(evidence_file)
     return nlp
 
 
@@ -116,6 +128,8 @@ class Analyzer:
         self.normalize = Normalizer([*meta.get("known_words", ()), *nlp.meta.get("school_words", ())])
         # Clock times are shapes, not phrases: matched on the text, which is cheaper than per token.
         self.time_pattern = re.compile("|".join(meta.get("time_patterns", [])) or r"(?!x)x", re.IGNORECASE)
+        # Models trained before evidence-first paging have no grammar and keep their own routing.
+        self.evidence = EvidenceFinder(meta["evidence"]) if "evidence" in meta else None
 
     def analyze(self, texts: Sequence[str], batch_size: int = 256) -> list[Analysis]:
         normalized = [self.normalize(t) for t in texts]
@@ -123,27 +137,38 @@ class Analyzer:
         return [self._analysis(n, doc) for n, doc in zip(normalized, docs)]
 
     def _analysis(self, norm: Normalized, doc: Doc) -> Analysis:
+        hits: tuple[SchoolHit, ...] = doc._.school_hits
+        school_spans = [(h.start_char, h.end_char) for h in hits]
         lexicon: dict[str, list[str]] = {}
         masks: list[tuple[int, int, str]] = []
         for span in doc.spans.get("lexicon", []):
             if span.label_ == "identity":
                 masks.append((span.start_char, span.end_char, MASKS["identity"]))
-            else:
+            elif not _inside(span.start_char, span.end_char, school_spans):  # "Lincoln High" is no drug
                 lexicon.setdefault(span.label_, []).append(norm.original_text(span.start_char, span.end_char))
         cues: dict[str, list[str]] = {}
+        frames: dict[str, list[tuple[int, int]]] = {}
         for span in doc.spans.get("cues", []):
+            if self.evidence is not None and _inside(span.start_char, span.end_char, school_spans):
+                continue  # "Lincoln High School" is neither a game nor a show
             cues.setdefault(span.label_, []).append(norm.original_text(span.start_char, span.end_char))
+            frames.setdefault(span.label_, []).append((span.start_char, span.end_char))
         for found in self.time_pattern.finditer(norm.text):
             cues.setdefault("time", []).append(norm.original_text(*found.span()))
-        hits: tuple[SchoolHit, ...] = doc._.school_hits
         masks += [(h.start_char, h.end_char, MASKS["school"]) for h in hits if h.school is not None]
         best = hits[0] if hits else None
         if best is not None:  # report the school as the author wrote it
             best = SchoolHit(best.school, norm.original_text(best.start_char, best.end_char), best.relevance,
                              *norm.original_span(best.start_char, best.end_char))
         analysis = Analysis(norm, best, lexicon, cues, _masked(norm.text, masks))
+        if self.evidence is not None:
+            analysis.evidence = self.evidence.find(norm.text, school_spans, frames)
         analysis.features = _features(analysis, hits, norm.original)
         return analysis
+
+
+def _inside(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= start and end <= e for s, e in spans)
 
 
 def _masked(text: str, masks: list[tuple[int, int, str]]) -> str:
@@ -174,4 +199,11 @@ def _features(a: Analysis, hits: tuple[SchoolHit, ...], original: str) -> dict[s
     # Capped at a long post's length: the corpus has nothing longer, and a linear weight must not
     # extrapolate to a 5,000-character page.
     f["length"] = round(math.log1p(min(len(a.masked), 280)), 3)
+    ev = a.evidence
+    f["ev_violence"] = float(any(e.kind == "violence" and e.stands for e in ev))
+    f["ev_violence_severe"] = float(any(e.kind == "violence" and e.stands and e.severe for e in ev))
+    f["ev_violence_soft"] = float(any(e.kind == "violence" and e.softened for e in ev))
+    f["ev_violence_report"] = float(any(e.kind == "violence" and e.speaker == "other" for e in ev))
+    f["ev_self_harm"] = float(any(e.kind == "self_harm" and e.stands for e in ev))
+    f["ev_self_harm_soft"] = float(any(e.kind == "self_harm" and not e.stands for e in ev))
     return f

@@ -34,11 +34,14 @@ class Family:
     labels: dict[str, int]
     texts: tuple[str, ...]
     source: str
+    free: bool = False  # free-written posts (models/data/free/): taken once, as written, no slots
 
 
-def load_families(template_dir: Path) -> list[Family]:
+def load_families(template_dir: Path, *, free: bool = False, seen: set[str] | None = None) -> list[Family]:
+    """``free``: the directory holds free-written posts, not templates (no slots, no register
+    variation). ``seen``: family names taken already (names are unique across directories)."""
     families: list[Family] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     for path in sorted(template_dir.glob("*.yaml")):
         for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
             name = entry["family"]
@@ -46,7 +49,10 @@ def load_families(template_dir: Path) -> list[Family]:
                 raise ValueError(f"{path.name}: family {name!r} defined twice")
             seen.add(name)
             labels = {h: int(entry.get("labels", {}).get(h, 0)) for h in HEADS}
-            families.append(Family(name, entry["kind"], labels, tuple(entry["texts"]), path.name))
+            texts = tuple(str(t) for t in entry["texts"])
+            if free and any(_SLOT.search(t) for t in texts):
+                raise ValueError(f"{path.name}: family {name!r}: free-written posts take no {{slots}}")
+            families.append(Family(name, entry["kind"], labels, texts, path.name, free))
     return families
 
 
@@ -107,8 +113,8 @@ def generate(families: Iterable[Family], values: dict[str, list[str]], *, per_te
     # threats, self-harm, bullying and negatives, and most kinds in each.
     ranks: dict[str, int] = {}
     by_labels: dict[tuple[int, ...], list[Family]] = {}
-    for f in families:
-        by_labels.setdefault(tuple(f.labels.values()), []).append(f)
+    for f in families:  # free-written families are dealt apart, so adding them moves no template family
+        by_labels.setdefault((f.free, *f.labels.values()), []).append(f)
     for group in by_labels.values():
         ordered = sorted(group, key=lambda f: (f.kind, hashlib.sha256(f.family.encode()).hexdigest()))
         for rank, f in enumerate(ordered):
@@ -117,11 +123,12 @@ def generate(families: Iterable[Family], values: dict[str, list[str]], *, per_te
     for f in families:
         rng = random.Random(f"{seed}:{f.family}")
         for template in f.texts:
-            for _ in range(per_text):
-                text = vary_register(_fill(template, values, rng), rng).strip()
-                if text.lower() in seen:
+            for _ in range(1 if f.free else per_text):
+                text = " ".join(template.split()) if f.free else vary_register(_fill(template, values, rng), rng).strip()
+                key = " ".join(text.lower().split())
+                if key in seen:  # near-verbatim repeats across families and files count once
                     continue
-                seen.add(text.lower())
+                seen.add(key)
                 rows.append({"id": hashlib.sha256(text.encode()).hexdigest()[:16], "family": f.family,
                              "kind": f.kind, "split": split_of(ranks[f.family]), "text": text, **f.labels})
     return rows

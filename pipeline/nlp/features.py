@@ -11,11 +11,12 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, normalize
+from sklearn.utils import murmurhash3_32
 
 from pipeline.nlp.analyzer import FEATURES, Analysis
 
@@ -80,6 +81,73 @@ class CharNgrams(TransformerMixin, BaseEstimator):
         return {k: v for k, v in self.__dict__.items() if k not in ("_cache", "_idf32")}
 
 
+class HashedCharNgrams(TransformerMixin, BaseEstimator):
+    """Character n-grams inside word boundaries (sklearn's ``char_wb``), hashed into a fixed number
+    of columns, with sublinear tf-idf: the fitted model holds document frequencies per column and
+    no n-gram itself, so no name or rare string from the corpus or from analysts' labels can end up
+    in a model file. Memoised per word like CharNgrams."""
+
+    def __init__(self, ngram_range: tuple[int, int] = (3, 5), n_features: int = 2 ** 17):
+        self.ngram_range = ngram_range
+        self.n_features = n_features
+
+    def fit(self, texts: Sequence[str], y=None) -> HashedCharNgrams:
+        counts = self._counts(_texts(texts))
+        df = np.bincount(counts.indices, minlength=self.n_features)
+        n = counts.shape[0]
+        self.idf_ = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+        return self
+
+    def _counts(self, texts: list[str]) -> sp.csr_matrix:
+        cache = self.__dict__.setdefault("_cache", {})
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        analyze = TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range).build_analyzer()
+        cols: list[np.ndarray] = []
+        per_row: list[int] = []
+        for text in texts:
+            count = 0
+            for word in text.split():
+                ids = cache.get(word)
+                if ids is None:
+                    ids = cache[word] = np.fromiter((murmurhash3_32(g, positive=True) % self.n_features
+                                                     for g in analyze(word)), dtype=np.int32)
+                cols.append(ids)
+                count += ids.size
+            per_row.append(count)
+        n = len(per_row)
+        if not any(per_row):
+            return sp.csr_matrix((n, self.n_features), dtype=np.float32)
+        r, c = np.repeat(np.arange(n, dtype=np.int32), per_row), np.concatenate(cols)
+        counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, self.n_features))
+        counts.sum_duplicates()
+        return counts
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        counts = self._counts(_texts(texts))
+        counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]
+        return normalize(counts, copy=False)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+
+
+WORD_TOKENS = r"(?u)[@\w']+|[!?]"
+WORD_FEATURES = 2 ** 17
+
+
+def hashed_words() -> Pipeline:
+    """Word 1-2-grams hashed into columns, then sublinear tf-idf: no vocabulary is stored."""
+    return Pipeline([("hash", HashingVectorizer(ngram_range=(1, 2), token_pattern=WORD_TOKENS, n_features=WORD_FEATURES,
+                                                alternate_sign=False, norm=None, dtype=np.float32)),
+                     ("tfidf", TfidfTransformer(sublinear_tf=True))])
+
+
+def word_column(n_features: int, ngram: str) -> int:
+    """The column HashingVectorizer puts a word n-gram in (|signed murmurhash3| mod n)."""
+    return abs(murmurhash3_32(ngram, seed=0)) % n_features
+
+
 def _texts(texts) -> list[str]:
     # ColumnTransformer hands a column over as a Series (or a one-column frame).
     if isinstance(texts, pd.DataFrame):
@@ -97,14 +165,15 @@ def build_pipeline(calibration_folds) -> Pipeline:
     """``calibration_folds``: (train, test) index pairs grouped by template family, so calibration
     never scores a near-duplicate of what its classifier was fitted on."""
     features = ColumnTransformer([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, dtype=np.float32,
-                                  token_pattern=r"(?u)[@\w']+|[!?]"), "text"),
-        ("chars", CharNgrams(), "text"),
+        ("words", hashed_words(), "text"),
+        ("chars", HashedCharNgrams(), "text"),
         ("cues", MaxAbsScaler(), list(FEATURES)),
     ], sparse_threshold=1.0)
+    # ensemble=False: one linear model per head, calibrated on the grouped folds' predictions; a
+    # fifth of the weights to store for hashed features, and the same calibration discipline.
     head = CalibratedClassifierCV(
         LogisticRegression(C=4.0, class_weight="balanced", max_iter=5000, solver="liblinear"),
-        method="sigmoid", cv=calibration_folds)
+        method="sigmoid", cv=calibration_folds, ensemble=False)
     return Pipeline([("features", features), ("heads", MultiOutputClassifier(head))])
 
 
@@ -113,7 +182,8 @@ def slim_for_storage(pipeline: Pipeline) -> Pipeline:
     ``stop_words_`` (every n-gram cut by min_df/max_features; sklearn documents it as safe to
     delete) and numpy ints in ``vocabulary_``, which skops stores one node each and loads slowly."""
     columns = pipeline.named_steps["features"]
-    vectorizers = [columns.named_transformers_["words"], columns.named_transformers_["chars"].tfidf_]
+    vectorizers = [v for v in (columns.named_transformers_["words"], getattr(columns.named_transformers_["chars"], "tfidf_", None))
+                   if hasattr(v, "vocabulary_")]  # hashed features have no vocabulary at all
     for vectorizer in vectorizers:
         vectorizer.vocabulary_ = {term: int(i) for term, i in vectorizer.vocabulary_.items()}
         if hasattr(vectorizer, "stop_words_"):

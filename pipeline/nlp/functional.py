@@ -21,6 +21,7 @@ class Case:
     text: str
     expect: dict
     group: int | None = None  # identity-swap group: all members must share one severity
+    kind: str = "post"        # "tip": scored as a tip-line message, through the tip path
 
 
 @dataclass
@@ -46,7 +47,10 @@ def load_cases(cases_dir: Path) -> list[Case]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         capability = data["capability"]
         for case in data.get("cases", []):
-            cases.append(Case(capability, case["text"], _checked(case["expect"], path)))
+            kind = case.get("kind", data.get("kind", "post"))
+            if kind not in ("post", "tip"):
+                raise ValueError(f"{path.name}: kind must be post or tip, got {kind!r}")
+            cases.append(Case(capability, case["text"], _checked(case["expect"], path), kind=kind))
         for group in data.get("groups", []):
             group_id += 1
             for term in group["terms"]:
@@ -70,11 +74,23 @@ def violations(verdict: Verdict, expect: dict) -> list[str]:
         problems.append(f"severity {verdict.severity} > {expect['max_severity']}")
     if "category" in expect and verdict.category != expect["category"]:
         problems.append(f"category {verdict.category} != {expect['category']}")
-    if "not_category" in expect and verdict.category == expect["not_category"]:
+    excluded = expect.get("not_category")
+    if excluded is not None and verdict.category in ([excluded] if isinstance(excluded, str) else excluded):
         problems.append(f"category is {verdict.category}")
     if "school" in expect and verdict.school != expect["school"]:
         problems.append(f"school {verdict.school} != {expect['school']}")
     return problems
+
+
+def score_cases(classifier, cases: Sequence[Case]) -> list:
+    """What the pipeline decides for each case: posts as the classify stage scores them, tips as
+    the classify-tips stage does (pipeline.classify.scored_items)."""
+    from pipeline.classify import scored_items
+    from pipeline.schema import RawPost, Tip
+
+    inputs = [Tip(message=c.text) if c.kind == "tip" else
+              RawPost(source="functional", native_id=str(i), text=c.text) for i, c in enumerate(cases)]
+    return scored_items(inputs, classifier)
 
 
 def run_suite(cases: Sequence[Case], verdicts: Sequence[Verdict]) -> dict[str, CapabilityResult]:

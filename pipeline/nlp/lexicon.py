@@ -73,8 +73,8 @@ class LexiconClassifier:
     def from_dirs(cls, lexicon_dir: Path, schools_file: Path, thresholds: Thresholds) -> LexiconClassifier:
         return cls(load_terms(lexicon_dir), Gazetteer.from_file(schools_file), thresholds, lexicon_version(lexicon_dir))
 
-    def score_many(self, texts: Sequence[str]) -> list[Verdict]:
-        return [self.score(t) for t in texts]
+    def score_many(self, texts: Sequence[str], tips: Sequence[bool] = ()) -> list[Verdict]:
+        return [self.score(t) for t in texts]  # keywords read a tip like any post
 
     def score(self, text: str) -> Verdict:
         hits = [t for t in self.terms if t.pattern.search(text)]

@@ -20,8 +20,8 @@ from sklearn.pipeline import Pipeline
 from pipeline.nlp.analyzer import Analysis, Analyzer, attach_gazetteer
 from pipeline.nlp.model_errors import ModelError
 from pipeline.nlp.compiled import CompiledPipeline
-from pipeline.nlp.features import HEADS
-from pipeline.nlp.routing import route
+from pipeline.nlp.features import HEADS, word_column
+from pipeline.nlp import routing, routing_legacy
 from pipeline.nlp.verdict import Thresholds, Verdict
 
 MODEL_FILE = "classifier.skops"
@@ -31,6 +31,7 @@ METRICS_FILE = "metrics.json"
 # to load: a model is data, and data from elsewhere must not run code.
 TRUSTED_TYPES = [
     "pipeline.nlp.features.CharNgrams",
+    "pipeline.nlp.features.HashedCharNgrams",
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
 ]
@@ -56,13 +57,21 @@ class TrainedClassifier:
         self.pipeline = pipeline
         self.thresholds = thresholds
         self._compiled = CompiledPipeline(pipeline)
+        # Evidence-first paging (pipeline/nlp/routing.py) needs the grammar frozen with the model.
+        self.evidence_first = analyzer.evidence is not None
+        words = pipeline.named_steps["features"].named_transformers_["words"]
+        self._hashed_words = None if hasattr(words, "vocabulary_") else words.named_steps["hash"]
+        if self._hashed_words is not None:  # no vocabulary stored: n-grams are read off the post itself
+            self._n_words = self._hashed_words.n_features
+            self._analyze_words = self._hashed_words.build_analyzer()
+            self._word_coefs = {h: w[:self._n_words] for h, w in self._compiled.head_weights.items()}
+            return
         names = pipeline.named_steps["features"].get_feature_names_out()
         # Only word n-grams that carry meaning make sense to an SRO ("gun tomorrow", not "my");
         # character n-grams and function words still count in the score.
         self._word_columns = np.array([i for i, n in enumerate(names) if n.startswith("words__")
                                        and not set(n.removeprefix("words__").split()) <= FUNCTION_WORDS])
-        self._word_names = np.array([names[i].removeprefix("words__").replace("schoolname", "[school]")
-                                     .replace("idterm", "[identity]") for i in self._word_columns])
+        self._word_names = np.array([_readable(names[i].removeprefix("words__")) for i in self._word_columns])
         self._word_coefs = {h: w[self._word_columns] for h, w in self._compiled.head_weights.items()}
 
     @classmethod
@@ -85,26 +94,31 @@ class TrainedClassifier:
     def score(self, text: str) -> Verdict:
         return self.score_many([text])[0]
 
-    def score_many(self, texts: Sequence[str]) -> list[Verdict]:
-        return [s.verdict for s in self.score_detailed(texts)]
+    def score_many(self, texts: Sequence[str], tips: Sequence[bool] = ()) -> list[Verdict]:
+        return [s.verdict for s in self.score_detailed(texts, tips)]
 
     def probabilities(self, analyses: Sequence[Analysis]) -> tuple[dict[str, np.ndarray], sp.csr_matrix]:
         features = self._compiled.features(analyses)
         return self._compiled.probabilities(features), features
 
-    def score_detailed(self, texts: Sequence[str]) -> list[Scored]:
+    def score_detailed(self, texts: Sequence[str], tips: Sequence[bool] = ()) -> list[Scored]:
+        """``tips``: which texts are tip-line messages (a reported threat is evidence there)."""
         if not texts:
             return []
         analyses = self.analyzer.analyze(texts)
         probs, features = self.probabilities(analyses)
-        words = features[:, self._word_columns].tocsr()  # sliced once per batch, not per post
+        words = features if self._hashed_words is not None else features[:, self._word_columns].tocsr()  # once per batch
         out = []
         for row, analysis in enumerate(analyses):
             scores = {h: float(probs[h][row]) for h in HEADS}
-            severity, category, why = route(scores, analysis, self.thresholds)
+            tip = bool(tips[row]) if row < len(tips) else False
+            if not self.evidence_first:  # a model from before evidence-first paging
+                severity, category, why = routing_legacy.route(scores, analysis, self.thresholds)
+            else:
+                severity, category, why = routing.route(scores, analysis, self.thresholds, tip)
             if severity != "none":  # explanations cost a little; only flagged items need words
                 head = "self_harm" if category == "self_harm" else "bullying" if category == "bullying" else "threat"
-                top = self._top_ngrams(words, row, head)
+                top = self._top_ngrams(words, row, head, analysis.masked)
                 if top:
                     why.append("Words that raised the score: " + ", ".join(f"'{w}'" for w in top) + ".")
             school = analysis.school
@@ -117,10 +131,13 @@ class TrainedClassifier:
                 school=school.school if school else None,
                 school_relevance=school.relevance if school else 0.0,
                 explanation=why, cues=_cue_list(analysis),
-                specifics=tuple(analysis.specifics)), analysis, scores))
+                specifics=tuple(analysis.specifics),
+                evidence=tuple(analysis.quote(e) for e in analysis.evidence if severity != "none")), analysis, scores))
         return out
 
-    def _top_ngrams(self, words, row: int, head: str) -> list[str]:
+    def _top_ngrams(self, words, row: int, head: str, masked: str) -> list[str]:
+        if self._hashed_words is not None:
+            return self._top_hashed_ngrams(words, row, head, masked)
         start, end = words.indptr[row], words.indptr[row + 1]
         columns = words.indices[start:end]
         values = words.data[start:end] * self._word_coefs[head][columns]
@@ -128,8 +145,23 @@ class TrainedClassifier:
         return [str(self._word_names[columns[i]]) for i in best if values[i] > 0]
 
 
+    def _top_hashed_ngrams(self, features, row: int, head: str, masked: str) -> list[str]:
+        start, end = features.indptr[row], features.indptr[row + 1]
+        values = dict(zip(features.indices[start:end].tolist(), features.data[start:end].tolist()))
+        grams = [g for g in dict.fromkeys(self._analyze_words(masked)) if not set(g.split()) <= FUNCTION_WORDS]
+        weight = {g: values.get(c, 0.0) * self._word_coefs[head][c]
+                  for g in grams if (c := word_column(self._n_words, g)) < self._n_words}
+        return [_readable(g) for g in sorted(weight, key=weight.get, reverse=True)[:TOP_NGRAMS] if weight[g] > 0]
+
+
+def _readable(ngram: str) -> str:
+    return ngram.replace("schoolname", "[school]").replace("idterm", "[identity]")
+
+
 def _cue_list(a: Analysis) -> list[str]:
-    cues = [f"lexicon:{cat}:{w}" for cat, words in a.lexicon.items() for w in dict.fromkeys(words)]
+    # evidence first: the console marks the longest cue, so the whole statement is highlighted
+    cues = [f"evidence:{e.kind}-{e.form}:{a.quote(e)}" for e in a.evidence]
+    cues += [f"lexicon:{cat}:{w}" for cat, words in a.lexicon.items() for w in dict.fromkeys(words)]
     cues += [f"cue:{name}:{w}" for name, words in a.cues.items() if name != "self_reference" for w in dict.fromkeys(words)]
     return cues
 

@@ -71,9 +71,9 @@ class ReloadingClassifier:
     def score(self, text: str) -> Verdict:
         return self.score_many([text])[0]
 
-    def score_many(self, texts: Sequence[str]) -> list[Verdict]:
+    def score_many(self, texts: Sequence[str], tips: Sequence[bool] = ()) -> list[Verdict]:
         self.refresh()
-        return self.current.score_many(texts)
+        return self.current.score_many(texts, tips)
 
     def __getattr__(self, name: str):
         if name == "current":  # not loaded (yet): no recursion through ourselves

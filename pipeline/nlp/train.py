@@ -22,10 +22,9 @@ from sklearn.model_selection import GroupKFold
 from pipeline.nlp import evaluate
 from pipeline.nlp.analyzer import Analyzer, attach_gazetteer, build_nlp
 from pipeline.nlp.card import render_card
-from pipeline.nlp.components import GAZETTEER
 from pipeline.nlp.corpus import read_jsonl
 from pipeline.nlp.features import HEADS, build_pipeline, feature_frame, slim_for_storage
-from pipeline.nlp.functional import Case, load_cases, run_suite
+from pipeline.nlp.functional import Case, load_cases, run_suite, score_cases
 from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.model import METRICS_FILE, MODEL_FILE, SPACY_DIR, TrainedClassifier, sha256_file
 from pipeline.nlp.verdict import Thresholds, Verdict
@@ -114,8 +113,10 @@ def train_rows(rows: list[dict], corpus_file: Path, files: ConfigFiles, out_dir:
         pipeline.fit(frame.iloc[train_idx], Y[train_idx], **fit_params)
 
     out_dir.mkdir(parents=True)
-    nlp.remove_pipe(GAZETTEER)  # the district's gazetteer is attached at load time
-    nlp.to_disk(out_dir / SPACY_DIR)
+    # A fresh pipeline, not the one that read the corpus: spaCy's string store keeps every token it
+    # has seen (names included) and would write them all into the model directory. The district's
+    # gazetteer is attached at load time.
+    build_nlp(files.lexicon_dir, files.cues_file, files.identity_file).to_disk(out_dir / SPACY_DIR)
     # deflated: the schema is mostly vocabulary JSON, ~10x smaller in the repository
     skops.io.dump(slim_for_storage(pipeline), out_dir / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
     thresholds = _validation_thresholds(pipeline, frame, Y, split)
@@ -186,7 +187,7 @@ def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, b
         cases = load_cases(functional_dir)
         metrics["functional"] = functional_rates(model, cases, phase)
         if baseline is not None:
-            metrics["baseline"]["functional"] = _rates(run_suite(cases, baseline.score_many([c.text for c in cases])))
+            metrics["baseline"]["functional"] = _rates(run_suite(cases, score_cases(baseline, cases)))
         log("functional suite: " + ", ".join(f"{c} {r['passed']}/{r['total']}" for c, r in metrics["functional"].items()))
     if external is not None and external.is_file():
         metrics["external_validation"] = external_validation(model, external)
@@ -208,7 +209,7 @@ def score_test(model: TrainedClassifier, test: Sequence[dict], phase: Phase = qu
 def functional_rates(model: TrainedClassifier, cases: Sequence[Case], phase: Phase = quiet,
                      name: str = "functional suite") -> dict:
     with phase(name, len(cases)) as advance:
-        return _rates(run_suite(cases, in_chunks(model.score_many, [c.text for c in cases], advance)))
+        return _rates(run_suite(cases, in_chunks(lambda chunk: score_cases(model, chunk), cases, advance)))
 
 
 def _rates(results: dict) -> dict:

@@ -20,6 +20,7 @@ class Verdict:
     explanation: list[str] = field(default_factory=list)
     cues: list[str] = field(default_factory=list)
     specifics: tuple[str, ...] = ()  # kinds of concrete detail found: target, time, place, weapon, ...
+    evidence: tuple[str, ...] = ()   # the located statements behind a flag, as the author wrote them
     lang: str = "en"
     confidence: str = "normal"  # "low" when the text is outside what the model was built for
 
@@ -29,7 +30,7 @@ class Classifier(Protocol):
 
     def score(self, text: str) -> Verdict: ...
 
-    def score_many(self, texts: Sequence[str]) -> list[Verdict]: ...
+    def score_many(self, texts: Sequence[str], tips: Sequence[bool] = ()) -> list[Verdict]: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import yaml
 
 from pipeline.bootstrap import build_classifier
 from pipeline.config import DEFAULT_CONFIG, load_settings
-from pipeline.nlp.functional import load_cases, run_suite
+from pipeline.nlp.functional import load_cases, run_suite, score_cases
 
 HERE = Path(__file__).parent
 FLOORS = yaml.safe_load((HERE / "floors.yaml").read_text(encoding="utf-8"))["floors"]
@@ -19,7 +19,7 @@ FLOORS = yaml.safe_load((HERE / "floors.yaml").read_text(encoding="utf-8"))["flo
 def results(request):
     cases = load_cases(HERE / "cases")
     classifier = build_classifier(load_settings(DEFAULT_CONFIG))
-    results = run_suite(cases, classifier.score_many([c.text for c in cases]))
+    results = run_suite(cases, score_cases(classifier, cases))
     # Printed at the end of `make test` by conftest.pytest_terminal_summary.
     request.config.functional_report = [
         f"{name:<22} {r.passed:>3}/{r.total:<3} {r.rate:6.1%}  (floor {FLOORS.get(name, 0):.0%})" for name, r in results.items()]

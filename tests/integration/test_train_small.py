@@ -21,13 +21,23 @@ CORPUS = CONFIG.parent / "models" / "data" / "corpus.jsonl"
 FILES = ConfigFiles(CONFIG / "lexicons", CONFIG / "cues.yaml", CONFIG / "identity_terms.yaml", CONFIG / "schools.yaml")
 
 
+UNIQUE_NAME = "Quillbert Zyvanowski"
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry")
     rows = read_jsonl(CORPUS)
     families = sorted({r["family"] for r in rows})
     keep = set(families[::4])  # a quarter of the families: every label and split, a few seconds to fit
-    write_jsonl([r for r in rows if r["family"] in keep], root / "small.jsonl")
+    # A label about a person with a unique name, as an analyst's label would be: nothing of it may
+    # reach the model files (hashed n-grams store no tokens; spaCy's string store is saved fresh).
+    named = [{"id": f"named-{i}", "family": "named-person", "kind": "label:threat", "split": "train", "text": text,
+              "threat": 1, "self_harm": 0, "bullying": 0}
+             for i, text in enumerate([f"{UNIQUE_NAME} is getting shot at the bus loop tomorrow",
+                                       f"gonna stab {UNIQUE_NAME} after school, watch",
+                                       f"i hope {UNIQUE_NAME} dies"])]
+    write_jsonl([r for r in rows if r["family"] in keep] + named, root / "small.jsonl")
     models = root / "models"
     version = next_version(models)
     metrics = train(root / "small.jsonl", FILES, models / version, version,
@@ -47,6 +57,22 @@ def test_a_version_has_everything_the_registry_promises(trained):
     assert versions(models) == [version] and current_version(models) == version
     for head, t in metrics["thresholds"].items():
         assert 0 < t["P3"] <= t["P2"] < t["P1"] < 1, head
+
+
+def test_no_name_from_the_training_texts_reaches_the_model_files(trained):
+    import zipfile
+
+    models, version, _ = trained
+    needles = [w.lower().encode() for w in UNIQUE_NAME.split()]
+    for path in (models / version).rglob("*"):
+        if not path.is_file():
+            continue
+        blobs = [path.read_bytes()]
+        if zipfile.is_zipfile(path):  # the skops file is deflated: look inside every member
+            with zipfile.ZipFile(path) as z:
+                blobs += [z.read(name) for name in z.namelist()]
+        for blob in blobs:
+            assert not any(n in blob.lower() for n in needles), f"{path} holds a name from the training texts"
 
 
 def test_the_champion_loads_and_explains(trained):
