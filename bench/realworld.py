@@ -94,7 +94,7 @@ def print_table(results: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--previous", help="model version to compare (default: the one before the champion)")
+    parser.add_argument("--previous", help="model version to compare (default: the one before the champion; 'none': skip)")
     parser.add_argument("--challenger", type=Path, help="a model directory to compare")
     parser.add_argument("--limit", type=int, help="read at most N posts of each file (quick look)")
     parser.add_argument("--json", type=Path, help="write the results as JSON too")
@@ -115,7 +115,7 @@ def main() -> int:
     versions = [v for v in list_versions(models_dir) if v != champion]
     previous = args.previous or (versions[-1] if versions else None)
     candidates = [("champion", TrainedClassifier.load(models_dir / champion, schools))]
-    if previous:
+    if previous and previous != "none":
         candidates.append(("previous", TrainedClassifier.load(models_dir / previous, schools)))
     if args.challenger:
         candidates.append(("challenger", TrainedClassifier.load(args.challenger, schools)))
