@@ -1,9 +1,10 @@
-"""Severity and category rules (DESIGN.md §4) on hand-built analyses: no model needed."""
+"""Severity and category rules of the models from before evidence-first paging (v1, v2: routing_legacy),
+on hand-built analyses: no model needed."""
 
 from pipeline.nlp.analyzer import Analysis
 from pipeline.nlp.components import SchoolHit
 from pipeline.nlp.normalize import normalize
-from pipeline.nlp.routing import route
+from pipeline.nlp.routing_legacy import route
 from pipeline.nlp.verdict import Thresholds
 
 T = {h: Thresholds(p1=0.8, p2=0.5, p3=0.2) for h in ("threat", "self_harm", "bullying")}
