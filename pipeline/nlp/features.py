@@ -42,28 +42,9 @@ class CharNgrams(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        cache = self.__dict__.setdefault("_cache", {})
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
         analyze, vocabulary = self.tfidf_.build_analyzer(), self.tfidf_.vocabulary_
-        cols: list[np.ndarray] = []
-        per_row: list[int] = []
-        for text in _texts(texts):
-            count = 0
-            for word in text.split():
-                ids = cache.get(word)
-                if ids is None:
-                    ids = cache[word] = np.fromiter(
-                        (i for i in map(vocabulary.get, analyze(word)) if i is not None), dtype=np.int32)
-                cols.append(ids)
-                count += ids.size
-            per_row.append(count)
-        n = len(per_row)
-        if not any(per_row):
-            return sp.csr_matrix((n, self.n_features_), dtype=np.float32)
-        r, c = np.repeat(np.arange(n, dtype=np.int32), per_row), np.concatenate(cols)
-        counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, self.n_features_))
-        counts.sum_duplicates()
+        counts = _word_counts(self.__dict__, _texts(texts), self.n_features_, lambda word: np.fromiter(
+            (i for i in map(vocabulary.get, analyze(word)) if i is not None), dtype=np.int32))
         # sublinear tf times idf, then l2 rows: what the fitted vectorizer does, in place on .data
         counts.data = (1.0 + np.log(counts.data)) * self._idf()[counts.indices]
         return normalize(counts, copy=False)
@@ -99,29 +80,9 @@ class HashedCharNgrams(TransformerMixin, BaseEstimator):
         return self
 
     def _counts(self, texts: list[str]) -> sp.csr_matrix:
-        cache = self.__dict__.setdefault("_cache", {})
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
         analyze = TfidfVectorizer(analyzer="char_wb", ngram_range=self.ngram_range).build_analyzer()
-        cols: list[np.ndarray] = []
-        per_row: list[int] = []
-        for text in texts:
-            count = 0
-            for word in text.split():
-                ids = cache.get(word)
-                if ids is None:
-                    ids = cache[word] = np.fromiter((murmurhash3_32(g, positive=True) % self.n_features
-                                                     for g in analyze(word)), dtype=np.int32)
-                cols.append(ids)
-                count += ids.size
-            per_row.append(count)
-        n = len(per_row)
-        if not any(per_row):
-            return sp.csr_matrix((n, self.n_features), dtype=np.float32)
-        r, c = np.repeat(np.arange(n, dtype=np.int32), per_row), np.concatenate(cols)
-        counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, self.n_features))
-        counts.sum_duplicates()
-        return counts
+        return _word_counts(self.__dict__, texts, self.n_features, lambda word: np.fromiter(
+            (murmurhash3_32(g, positive=True) % self.n_features for g in analyze(word)), dtype=np.int32))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         counts = self._counts(_texts(texts))
@@ -146,6 +107,33 @@ def hashed_words() -> Pipeline:
 def word_column(n_features: int, ngram: str) -> int:
     """The column HashingVectorizer puts a word n-gram in (|signed murmurhash3| mod n)."""
     return abs(murmurhash3_32(ngram, seed=0)) % n_features
+
+
+def _word_counts(state: dict, texts: list[str], n_features: int, ids_of) -> sp.csr_matrix:
+    """Counts of char_wb n-gram columns per text. char_wb n-grams never cross a word and words
+    repeat, so each word's column ids (``ids_of(word)``) are computed once and kept in
+    ``state["_cache"]`` (never persisted)."""
+    cache = state.setdefault("_cache", {})
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    cols: list[np.ndarray] = []
+    per_row: list[int] = []
+    for text in texts:
+        count = 0
+        for word in text.split():
+            ids = cache.get(word)
+            if ids is None:
+                ids = cache[word] = ids_of(word)
+            cols.append(ids)
+            count += ids.size
+        per_row.append(count)
+    n = len(per_row)
+    if not any(per_row):
+        return sp.csr_matrix((n, n_features), dtype=np.float32)
+    r, c = np.repeat(np.arange(n, dtype=np.int32), per_row), np.concatenate(cols)
+    counts = sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, n_features))
+    counts.sum_duplicates()
+    return counts
 
 
 def _texts(texts) -> list[str]:
