@@ -22,14 +22,18 @@ FILES = ConfigFiles(CONFIG / "lexicons", CONFIG / "cues.yaml", CONFIG / "identit
 
 
 UNIQUE_NAME = "Quillbert Zyvanowski"
+FREE_PREFIXES = ("bg-", "pos-", "neg-paired")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("registry")
     rows = read_jsonl(CORPUS)
-    families = sorted({r["family"] for r in rows})
-    keep = set(families[::4])  # a quarter of the families: every label and split, a few seconds to fit
+    # A quarter of the template families: every label and split, a few seconds to fit. The
+    # free-written families (models/data/free) are left out: a quarter of them skews the slice
+    # towards background, and the slice is here to test the registry, not the corpus.
+    families = sorted({r["family"] for r in rows if not r["family"].startswith(FREE_PREFIXES)})
+    keep = set(families[::4])
     # A label about a person with a unique name, as an analyst's label would be: nothing of it may
     # reach the model files (hashed n-grams store no tokens; spaCy's string store is saved fresh).
     named = [{"id": f"named-{i}", "family": "named-person", "kind": "label:threat", "split": "train", "text": text,
