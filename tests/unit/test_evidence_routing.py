@@ -17,8 +17,8 @@ def analysis(evidence=(), school=None, lexicon=None, cues=None):
     return Analysis(normalize(TEXT), school, lexicon or {}, cues or {}, evidence=list(evidence))
 
 
-def threat_ev(form="intent", speaker="writer", severe=True, softened=()):
-    return Evidence("violence", form, speaker, severe, 0, 22, tuple(softened))
+def threat_ev(form="intent", speaker="writer", severe=True, softened=(), end=22):
+    return Evidence("violence", form, speaker, severe, 0, end, tuple(softened))
 
 
 def scores(threat=0.0, self_harm=0.0, bullying=0.0):
@@ -43,9 +43,21 @@ def test_armed_and_specific_is_p1():
 
 
 def test_a_condition_does_not_soften():
-    a = analysis([threat_ev()], cues={"conditional": ["if"]})
+    a = analysis([threat_ev()], cues={"conditional": ["if"], "time": ["friday"]})
     severity, _, why = route(scores(threat=0.3), a, T)
     assert severity == "P2" and any("does not soften" in line for line in why)
+
+
+def test_a_bare_threat_the_model_doubts_is_reviewed_not_paged():
+    """"i'll murder you if you eat my leftovers": said to one person, nothing concrete, a P3 score."""
+    text = "i'll murder you if you eat my leftovers"
+    a = Analysis(normalize(text), None, {}, {"conditional": ["if"]}, evidence=[threat_ev(end=15)])
+    severity, _, why = route(scores(threat=0.3), a, T)
+    assert severity == "P3" and any("not sure" in line for line in why)
+    assert route(scores(threat=0.6), a, T)[0] == "P2"
+    assert route(scores(threat=0.3), a, T, tip=True)[0] == "P2"
+    # aimed at a person or a group, the same doubt still pages: "i'm going to kill every one of them"
+    assert route(scores(threat=0.3), analysis([threat_ev()], cues={"conditional": ["if"]}), T)[0] == "P2"
 
 
 def test_softened_or_reported_statements_are_verified_not_paged():
