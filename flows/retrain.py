@@ -21,7 +21,8 @@ from pipeline.retraining import FUNCTIONAL, run_retrain
 
 @flow(name="retrain-classifier", log_prints=False)
 def retrain_classifier(config_path: str | None = None, label_files: list[str] | None = None, from_store: bool = True,
-                       promote: str = "auto", by: str | None = None, functional_dir: str | None = None) -> dict:
+                       promote: str = "auto", by: str | None = None, functional_dir: str | None = None,
+                       district_stream: bool = False) -> dict:
     """Train a challenger on the corpus plus labels, compare it with the champion, promote per the policy."""
     if promote not in ("auto", "never", "force"):
         raise ValueError(f"promote must be auto, never or force, not {promote!r}")
@@ -30,7 +31,8 @@ def retrain_classifier(config_path: str | None = None, label_files: list[str] | 
     actor = by or (None if promote == "force" else "flow:retrain-classifier")
     report = run_retrain(load_settings(config_path), label_files=[Path(p) for p in label_files or []],
                          from_store=from_store, mode=promote, by=actor,
-                         functional_dir=Path(functional_dir) if functional_dir else FUNCTIONAL, log=logger.info)
+                         functional_dir=Path(functional_dir) if functional_dir else FUNCTIONAL,
+                         district_stream=district_stream, log=logger.info)
     for warning in report.warnings:
         logger.warning(warning)
     logger.info("retrain: %s %s (champion before: %s); %s", report.version,
@@ -48,6 +50,8 @@ if __name__ == "__main__":
     parser.add_argument("--no-store", action="store_true", help="do not read labels from the review console's store")
     parser.add_argument("--promote", default="auto", choices=("auto", "never", "force"))
     parser.add_argument("--by")
+    parser.add_argument("--district-stream", action="store_true",
+                        help="train on the district's unflagged posts too (low weight) and shadow-run both models")
     args = parser.parse_args()
     print(json.dumps(retrain_classifier(config_path=args.config, label_files=args.labels, from_store=not args.no_store,
-                                        promote=args.promote, by=args.by)))
+                                        promote=args.promote, by=args.by, district_stream=args.district_stream)))

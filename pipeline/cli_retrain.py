@@ -67,6 +67,8 @@ def retrain(
     from_store: Annotated[bool, typer.Option("--from-store", help="also use every label given in the review console")] = False,
     promote: Annotated[str, typer.Option(help="auto: if the policy passes | never: evaluate only | force: regardless (needs --by)")] = "auto",
     by: Annotated[Optional[str], typer.Option("--by", help="who is doing this (audited); required with --promote force")] = None,
+    district_stream: Annotated[bool, typer.Option("--district-stream", help="also train on the district's own unflagged posts "
+                                                  "(low weight) and shadow-run both models on its last days of posts")] = False,
     corpus_file: CorpusOption = None,
     functional: FunctionalOption = None,
     config: ConfigOption = None,
@@ -83,7 +85,7 @@ def retrain(
         with progress_bars() as phase:
             report = run_retrain(s, label_files=labels or [], from_store=from_store, mode=promote,
                                  by=by or cli_actor(), corpus_file=corpus_file, functional_dir=functional or FUNCTIONAL,
-                                 log=out.print, phase=phase)
+                                 district_stream=district_stream, log=out.print, phase=phase)
     except ValueError as exc:  # a bad line in a labels file, named by file and line
         fail(f"error: {exc}", 2)
     _print_decision(report.decision)
@@ -167,7 +169,7 @@ def _print_decision(decision) -> None:
             table.add_column(column, justify="left" if column in ("check", "ok") else "right")
 
         def num(x):
-            return "–" if x is None else f"{x:g}" if float(x).is_integer() else f"{x:.4f}"
+            return "–" if x is None else "any" if x == float("inf") else f"{x:g}" if float(x).is_integer() else f"{x:.4f}"
         for c in decision.checks:
             table.add_row(c.what, num(c.challenger), num(c.champion), num(c.allowed_drop),
                           "yes" if c.ok else "NO", style=None if c.ok else "red")

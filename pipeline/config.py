@@ -87,6 +87,15 @@ class ClassifyConfig(_Section):
     p3_threshold: float = Field(default=0.3, ge=0, le=1)
 
 
+class RetrainConfig(_Section):
+    # The district's own posts (items.scored, within bus retention) in `threatline retrain --district-stream`:
+    # those nobody flagged become low-weight background negatives, and all of them a shadow run.
+    district_days: int = Field(default=14, ge=1)
+    district_sample: int = Field(default=2000, ge=0)      # background negatives at most
+    district_weight: float = Field(default=0.2, gt=0, le=1)  # each counts as this fraction of a corpus row
+    district_max_posts: int = Field(default=50_000, ge=1)   # the shadow run reads at most the newest N
+
+
 class StagesConfig(_Section):
     batch_size: int = Field(default=200, ge=1)
     poll_timeout_s: float = Field(default=1.0, gt=0)
@@ -233,6 +242,7 @@ class Settings(BaseSettings):
     bus: BusConfig = BusConfig()
     store: StoreConfig = StoreConfig()
     classify: ClassifyConfig = ClassifyConfig()
+    retrain: RetrainConfig = RetrainConfig()
     stages: StagesConfig = StagesConfig()
     alerts: AlertsConfig = AlertsConfig()
     ingest: IngestConfig = IngestConfig()

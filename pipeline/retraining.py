@@ -165,8 +165,10 @@ class RetrainReport:
 
 def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_store: bool = False,
                 mode: PromoteMode = "auto", by: str | None = None, corpus_file: Path | None = None,
-                functional_dir: Path = FUNCTIONAL, log: Callable[[str], None] = print,
-                phase: Phase = quiet) -> RetrainReport:
+                functional_dir: Path = FUNCTIONAL, district_stream: bool = False,
+                log: Callable[[str], None] = print, phase: Phase = quiet) -> RetrainReport:
+    """``district_stream``: read the district's own posts back from the bus (items.scored, within
+    retention) for background negatives and a shadow run the promotion policy reads."""
     from pipeline.bootstrap import build_store
     from pipeline.nlp.lexicon import LexiconClassifier
     from pipeline.nlp.retrain import retrain
@@ -186,8 +188,11 @@ def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_st
             log("no labeled cases: the challenger is trained on the corpus alone")
         baseline = LexiconClassifier.from_dirs(files.lexicon_dir, files.schools_file,
                                                Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold))
+        district = read_district(settings) if district_stream else None
+        r = settings.retrain
         result = retrain(cases, corpus_file=corpus_file or default_corpus(settings), files=files, models_dir=models,
-                         functional_dir=functional_dir, mode=mode, by=by, baseline=baseline, log=log, phase=phase)
+                         functional_dir=functional_dir, mode=mode, by=by, baseline=baseline, district=district,
+                         district_sample=r.district_sample, district_weight=r.district_weight, log=log, phase=phase)
         champion = result.decision.champion
         entry = apply_decision(store, models, result.decision, mode, by) if store is not None else None
     finally:
@@ -195,6 +200,20 @@ def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_st
             store.close()
     r = result.metrics["retrain"]
     return RetrainReport(result.version, champion, result.decision, entry is not None, r["labels"], r["warnings"])
+
+
+def read_district(settings: Settings):
+    """The district's own posts of the last retrain.district_days, from the bus."""
+    from pipeline.bootstrap import build_bus
+    from pipeline.district_stream import read_district_stream
+
+    r = settings.retrain
+    bus = build_bus(settings)
+    try:
+        days = min(r.district_days, settings.bus.raw_retention_days)  # the bus holds nothing older anyway
+        return read_district_stream(bus, settings.topic("items.scored"), days=days, max_posts=r.district_max_posts)
+    finally:
+        bus.close()
 
 
 def describe_versions(models: Path) -> list[dict]:

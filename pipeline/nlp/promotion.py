@@ -14,6 +14,10 @@ capability. "Not worse" allows for measurement noise only (docs/retraining.md ha
   paired-bootstrap SD of these differences is 0.01-0.04, so this is far inside the noise.
 - Functional capabilities: none. The cases are fixed and scoring is deterministic, so a lost
   case is a real regression on a named behaviour.
+- The district's own posts (a shadow run, when the retrain read them): pages per 10,000 may not
+  rise materially, more than a quarter and more than one page per 10,000, unless the challenger
+  also gains recall (recall at P2 up by more than one post on some head). A district watching
+  20,000 posts a day feels one more page per 10,000 as two more pages a day.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 PR_AUC_TOLERANCE = 0.005
+SHADOW_RISE = 0.25          # a quarter more pages on the district's own posts is material...
+SHADOW_MIN_RISE = 1.0       # ...once it is more than one page per 10,000
 RECALL_TIERS = ("P1", "P2")
 PromoteMode = Literal["auto", "never", "force"]
 
@@ -34,18 +40,22 @@ class Check:
     challenger: float | None
     champion: float | None
     allowed_drop: float
+    lower_is_better: bool = False  # pages: the allowance is a rise, not a drop
 
     @property
     def ok(self) -> bool:
         if self.challenger is None or self.champion is None:
             # Undefined on this split (one class only): nothing to compare, nothing lost.
             return self.challenger is not None or self.champion is None
+        if self.lower_is_better:
+            return self.challenger <= self.champion + self.allowed_drop + 1e-12
         return self.challenger >= self.champion - self.allowed_drop - 1e-12
 
     def describe(self) -> str:
         def num(x):
             return "–" if x is None else f"{x:g}" if float(x).is_integer() else f"{x:.4f}"
-        slack = f" (allowed drop {self.allowed_drop:.4f})" if self.allowed_drop else ""
+        what = "rise" if self.lower_is_better else "drop"
+        slack = f" (allowed {what} {num(self.allowed_drop)})" if self.allowed_drop else ""
         return f"{self.what}: {num(self.challenger)} vs champion {num(self.champion)}{slack}"
 
 
@@ -73,7 +83,8 @@ class Decision:
 
     def as_dict(self) -> dict:
         return {"challenger": self.challenger, "champion": self.champion, "passed": self.passed,
-                "reasons": self.reasons(), "checks": [{**asdict(c), "ok": c.ok} for c in self.checks]}
+                "reasons": self.reasons(), "checks": [{**asdict(c), "allowed_drop": None if math.isinf(c.allowed_drop) else c.allowed_drop, "ok": c.ok}
+                           for c in self.checks]}
 
 
 def compare(challenger: Mapping, champion: Mapping) -> list[Check]:
@@ -97,10 +108,23 @@ def compare(challenger: Mapping, champion: Mapping) -> list[Check]:
     return checks
 
 
+def shadow_check(challenger_pages: float, champion_pages: float, checks: list[Check]) -> Check:
+    """Pages per 10,000 on the district's own posts; a recall gain on some head (``checks``, the
+    recall-at-P2 comparisons) buys the right to page more."""
+    gain = any(c.what.endswith("recall at P2") and c.challenger is not None and c.champion is not None
+               and c.challenger > c.champion + c.allowed_drop for c in checks)
+    allowed = math.inf if gain else max(champion_pages * SHADOW_RISE, SHADOW_MIN_RISE)
+    what = "pages per 10,000 of the district's own posts" + (" (a recall gain allows a rise)" if gain else "")
+    return Check(what, challenger_pages, champion_pages, allowed, lower_is_better=True)
+
+
 def decide(challenger_version: str, challenger: Mapping, champion_version: str | None,
-           champion: Mapping | None) -> Decision:
-    checks = () if champion is None else tuple(compare(challenger, champion))
-    return Decision(challenger_version, champion_version, checks)
+           champion: Mapping | None, shadow: Mapping | None = None) -> Decision:
+    """``shadow``: {"challenger": pages per 10k, "champion": pages per 10k} on the district's posts."""
+    checks = [] if champion is None else compare(challenger, champion)
+    if champion is not None and shadow is not None:
+        checks.append(shadow_check(shadow["challenger"], shadow["champion"], checks))
+    return Decision(challenger_version, champion_version, tuple(checks))
 
 
 def should_promote(decision: Decision, mode: PromoteMode) -> bool:

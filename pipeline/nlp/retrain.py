@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.district_stream import DistrictStream, background_sample
 from pipeline.nlp.corpus import read_jsonl
 from pipeline.nlp.functional import load_cases
 from pipeline.nlp.labels import TARGETS, LabeledCase, normalised
@@ -158,16 +159,52 @@ def measure(model: TrainedClassifier, test: Sequence[dict], cases, phase: Phase 
             "functional": functional_rates(model, cases, phase, f"functional suite ({model.version})")}
 
 
+def district_rows(district: DistrictStream, taken: Sequence[dict], n: int, weight: float) -> list[dict]:
+    """The district's unflagged posts as low-weight background negatives: texts the corpus or the
+    labels already hold are left out (a held-out test text must stay unseen)."""
+    known = {normalised(r["text"]) for r in taken}
+    rows = []
+    for text in background_sample(district.unflagged, len(district.unflagged)):
+        key = normalised(text)
+        if key in known:
+            continue
+        if len(rows) == n:
+            break
+        known.add(key)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        rows.append({"id": f"district-{digest}", "family": f"district-{digest}", "kind": "district", "split": "train",
+                     "text": text, "threat": 0, "self_harm": 0, "bullying": 0, "weight": weight, "origin": "district"})
+    return rows
+
+
+def shadow_run(model: TrainedClassifier, posts: Sequence[str]) -> dict:
+    """What ``model`` would have paged on the district's own posts (the classify stage's path)."""
+    from pipeline.classify import score_stream
+    from pipeline.nlp.realworld import stream_report
+
+    report = stream_report(score_stream(posts, model))
+    report.pop("top_cues_behind_pages")  # cue spellings come from the district's posts: not in the card
+    return report
+
+
 def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFiles, models_dir: Path,
             functional_dir: Path, mode: PromoteMode, by: str | None, version: str | None = None,
-            baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
+            baseline: LexiconClassifier | None = None, district: DistrictStream | None = None,
+            district_sample: int = 2000, district_weight: float = 0.2, log: Callable[[str], None] = print,
             phase: Phase = quiet) -> Retrained:
+    """``district``: the district's own posts from the bus; the unflagged ones train as background
+    negatives and all of them make the shadow run the promotion policy reads."""
     if not functional_dir.is_dir():
         raise ModelError(f"functional suite {functional_dir} not found: the promotion policy needs it")
     corpus = read_jsonl(corpus_file)
     rows, labels = merge(corpus, cases)
     log(f"labels: {labels['trained_on']} trained on of {labels['cases']} "
         f"({labels['held_out_skipped']} held-out texts skipped, {labels['duplicates']} duplicates)")
+    background = district_rows(district, rows, district_sample, district_weight) if district else []
+    if district is not None:
+        log(f"district stream: {len(district.posts)} posts of the last {district.days} days, "
+            f"{len(background)} unflagged ones as background negatives")
+    rows += background
     champion = champion_or_none(models_dir)
     version = version or next_version(models_dir)
     if (models_dir / version).exists():
@@ -179,14 +216,24 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
     try:
         metrics = train_rows(rows, corpus_file, files, partial, version, functional_dir=functional_dir,
                              baseline=baseline, log=log, phase=phase)
-        champion_numbers = None
+        champion_numbers = champion_model = None
         if champion is not None:
             test = [r for r in corpus if r["split"] == "test"]  # the rows train_rows tested on
-            champion_numbers = measure(TrainedClassifier.load(models_dir / champion, files.schools_file),
-                                       test, load_cases(functional_dir), phase)
+            champion_model = TrainedClassifier.load(models_dir / champion, files.schools_file)
+            champion_numbers = measure(champion_model, test, load_cases(functional_dir), phase)
+        shadow = None
+        if district is not None and district.posts:
+            with phase("shadow run on the district's posts", len(district.posts)):
+                shadow = {"days": district.days, "posts": len(district.posts), "background": len(background),
+                          "weight": district_weight,
+                          "challenger": shadow_run(TrainedClassifier.load(partial, files.schools_file), district.posts),
+                          "champion": shadow_run(champion_model, district.posts) if champion_model else None}
+        pages = shadow and shadow["champion"] and {"challenger": shadow["challenger"]["pages_per_10k"],
+                                                   "champion": shadow["champion"]["pages_per_10k"]}
         decision = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},
-                          champion, champion_numbers)
+                          champion, champion_numbers, pages or None)
         metrics["retrain"] = {"labels": labels, "champion": champion_numbers and {"version": champion, **champion_numbers},
+                              "shadow": shadow,
                               "warnings": _stale_champion(models_dir, champion, corpus_shape(corpus, corpus_file)),
                               "decision": decision.as_dict(), "promote": mode, "by": by,
                               "functional_regressions": champion_numbers and regressions(metrics["functional"],

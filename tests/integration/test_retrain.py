@@ -221,3 +221,40 @@ def test_labels_file_errors_stop_before_training(loop, tmp_path):
     assert done.exit_code == 2 and "bad.jsonl:1: label 'maybe'" in done.output
     assert cli("retrain", "--promote", "force").exit_code == 2  # forced needs a name
     assert versions(models) == before
+
+
+def test_the_districts_own_posts_train_as_background_and_make_a_shadow_run(loop):
+    """Posts the classify stage scored (items.scored on the loop's own bus) come back for a retrain:
+    the unflagged ones as low-weight negatives, all of them as a shadow run in the card and the policy."""
+    from pipeline.bootstrap import build_bus
+    from pipeline.bus import OutMessage
+    from pipeline.schema import ScoredItem
+
+    settings, models, _ = loop
+    champion = current_version(models)
+    everyday = [f"practice moved to {day} at {hour}, bring water" for day in ("monday", "tuesday") for hour in range(3, 8)]
+    flagged = ["gonna shoot up the lincoln gym friday with my dads rifle"]
+    items = [ScoredItem(id=f"d{i}", kind="post", text=t, source="rss:district", threat_score=0.1, self_harm_score=0.0,
+                        severity="P1" if t in flagged else "none", category="violence" if t in flagged else "none",
+                        school_relevance=0.0, model_version=champion) for i, t in enumerate(everyday + flagged)]
+    bus = build_bus(settings)
+    try:
+        bus.publish([OutMessage(settings.topic("items.scored"), i.id, i.to_bytes()) for i in items])
+    finally:
+        bus.close()
+    done = cli("retrain", "--district-stream", "--promote", "never")
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.output.split())  # rich wraps long lines
+    assert "district stream: 11 posts of the last 7 days, 10 unflagged ones as background negatives" in said
+    version = versions(models)[-1]
+    retrain = json.loads((models / version / "metrics.json").read_text())["retrain"]
+    shadow = retrain["shadow"]
+    assert (shadow["posts"], shadow["background"], shadow["weight"], shadow["days"]) == (11, 10, 0.2, 7)
+    assert shadow["champion"]["n"] == shadow["challenger"]["n"] == 11
+    [pages] = [c for c in retrain["decision"]["checks"] if c["lower_is_better"]]
+    assert (pages["challenger"], pages["champion"]) == (shadow["challenger"]["pages_per_10k"],
+                                                        shadow["champion"]["pages_per_10k"])
+    card = (models / version / "model_card.md").read_text()
+    assert "### Shadow run: the district's own posts, last 7 days" in card and "pages per 10,000 of the district" in card
+    assert "lincoln gym" not in card and "practice moved" not in card  # rates only, never a post
+    assert current_version(models) == champion

@@ -100,4 +100,39 @@ def test_decision_serialises_for_metrics_json():
     refused = decide("v3", challenger(heads__threat__pr_auc=0.5), "v2", CHAMPION).as_dict()
     assert refused["passed"] is False and refused["champion"] == "v2"
     bad = [c for c in refused["checks"] if not c["ok"]]
-    assert bad == [{"what": "threat PR-AUC", "challenger": 0.5, "champion": 0.86, "allowed_drop": PR_AUC_TOLERANCE, "ok": False}]
+    assert bad == [{"what": "threat PR-AUC", "challenger": 0.5, "champion": 0.86, "allowed_drop": PR_AUC_TOLERANCE,
+                    "lower_is_better": False, "ok": False}]
+
+
+def shadow(challenger_pages, champion_pages):
+    return {"challenger": challenger_pages, "champion": champion_pages}
+
+
+@pytest.mark.parametrize("pages, passes", [(4.0, True), (5.0, True), (5.1, False), (40.0, False)])
+def test_paging_materially_more_on_the_districts_posts_is_refused(pages, passes):
+    """Champion 4 pages per 10,000: one more page per 10,000 is allowed (a quarter would be 1.0)."""
+    decision = decide("v3", challenger(), "v2", CHAMPION, shadow(pages, 4.0))
+    assert decision.passed is passes
+    if not passes:
+        [reason] = decision.reasons()
+        assert reason.startswith("worse: pages per 10,000 of the district's own posts") and "allowed rise 1" in reason
+
+
+def test_a_quarter_more_is_the_allowance_on_a_busy_stream():
+    assert decide("v3", challenger(), "v2", CHAMPION, shadow(25.0, 20.0)).passed
+    assert not decide("v3", challenger(), "v2", CHAMPION, shadow(25.1, 20.0)).passed
+
+
+def test_a_recall_gain_buys_more_pages():
+    gain = challenger(heads__threat__at_threshold__P2__recall=0.80)
+    decision = decide("v3", gain, "v2", CHAMPION, shadow(40.0, 4.0))
+    assert decision.passed
+    [check] = [c for c in decision.as_dict()["checks"] if c["lower_is_better"]]
+    assert "recall gain" in check["what"] and check["allowed_drop"] is None
+    # a gain inside the one-post noise is no gain
+    noise = challenger(heads__threat__at_threshold__P2__recall=0.753)
+    assert not decide("v3", noise, "v2", CHAMPION, shadow(40.0, 4.0)).passed
+
+
+def test_without_a_shadow_run_nothing_about_pages_is_checked():
+    assert not any("pages" in c.what for c in decide("v3", challenger(), "v2", CHAMPION).checks)
