@@ -27,7 +27,7 @@ from pathlib import Path
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipeline.bootstrap import build_classifier
-from pipeline.classify import score_texts
+from pipeline.classify import score_stream
 from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.nlp.model import TrainedClassifier
 from pipeline.nlp.realworld import our_phrases, stream_report
@@ -36,7 +36,6 @@ from pipeline.nlp.registry import current_version, versions as list_versions
 ROOT = Path(__file__).resolve().parent.parent
 TWEETS, THREATGRAM = "everyday-tweets-dev.jsonl", "threatgram101-dev.jsonl"
 TARGETS = {"pages_per_10k": 5.0, "review_per_10k": 150.0, "threatgram_roc_auc": 0.80}
-BATCH = 256
 
 
 def read_rows(path: Path, limit: int | None) -> list[dict]:
@@ -49,20 +48,13 @@ def read_rows(path: Path, limit: int | None) -> list[dict]:
     return rows
 
 
-def score(classifier, texts: list[str]) -> list:
-    out = []
-    for i in range(0, len(texts), BATCH):
-        out += score_texts(texts[i:i + BATCH], classifier)
-    return out
-
-
 def evaluate(name: str, classifier, tweets: list[str], threatgram: list[dict], ours: set[str]) -> dict:
     result: dict = {"model": name, "version": classifier.version}
     start = time.perf_counter()
     if tweets:
-        result["everyday"] = stream_report(score(classifier, tweets), ours)
+        result["everyday"] = stream_report(score_stream(tweets, classifier), ours)
     if threatgram:
-        verdicts = score(classifier, [r["text"] for r in threatgram])
+        verdicts = score_stream([r["text"] for r in threatgram], classifier)
         y = [int(r["label"] == 2) for r in threatgram]
         p = [v.threat_score for v in verdicts]
         result["threatgram"] = {"n": len(y), "positives": sum(y), "roc_auc": round(roc_auc_score(y, p), 4),

@@ -5,7 +5,7 @@ batches, because the trained model vectorises a batch at once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
 from typing import Any
@@ -50,6 +50,18 @@ def score_texts(texts: Sequence[str], classifier: Classifier, tips: Sequence[boo
             notes.append(f"Not English ({lang}): scores are less reliable; a person should read it.")
             changes["confidence"] = "low"
         out.append(replace(verdict, lang=lang, explanation=[*verdict.explanation, *notes], **changes))
+    return out
+
+
+def score_stream(texts: Sequence[str], classifier: Classifier,
+                 advance: Callable[[int], None] = lambda n: None) -> list[Verdict]:
+    """``score_texts`` over a long stream of posts (a dry run, a shadow run, a benchmark), in
+    batches the stage itself would take, reporting progress after each."""
+    out: list[Verdict] = []
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start:start + BATCH]
+        out += score_texts(batch, classifier)
+        advance(len(batch))
     return out
 
 

@@ -66,6 +66,7 @@ def train(
     version: Annotated[Optional[str], typer.Option(help="default: next vN-YYYYMMDD")] = None,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="make it the champion (models/CURRENT)")] = False,
     external: Annotated[Optional[Path], typer.Option(help="third-party JSONL {text, label} for external validation")] = None,
+    everyday: Annotated[Optional[Path], typer.Option(help="JSONL {text} of ordinary posts: pages per 10,000 in the card")] = None,
     functional: Annotated[Path, typer.Option(help="functional suite cases")] = FUNCTIONAL,
     config: ConfigOption = None,
 ) -> None:
@@ -87,7 +88,7 @@ def train(
                                            Thresholds(c.p1_threshold, c.p2_threshold, c.p3_threshold))
     with progress_bars() as phase:
         metrics = run_training(corpus_file, files, models_dir / version, version, functional_dir=functional,
-                               external=external, baseline=baseline, log=out.print, phase=phase)
+                               external=external, everyday=everyday, baseline=baseline, log=out.print, phase=phase)
     _print_heads(f"{version}: test split", metrics["test"]["heads"])
     if promote:  # no comparison with the champion here: `threatline model promote` applies the policy
         make_champion(models_dir, version, action="promote", by=f"cli:{getpass.getuser()}",
@@ -97,21 +98,34 @@ def train(
 
 @app.command("eval")
 def evaluate_command(
-    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL with text and 0/1 threat, self_harm, bullying (or label)")],
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSONL with text and 0/1 threat, self_harm, bullying (or label)")] = None,
+    unlabeled: Annotated[Optional[Path], typer.Option(help="JSONL of the district's own posts ({text}): a dry run, "
+                                                              "pages and review items per 10,000")] = None,
     positive_label: Annotated[Optional[int], typer.Option(help="treat `label == N` as threat (e.g. 2 for ThreatGram101)")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="a model directory to dry-run instead of the champion")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """ROC-AUC, PR-AUC and precision/recall at the P1/P2/P3 thresholds, per category."""
+    """ROC-AUC, PR-AUC and precision/recall at the P1/P2/P3 thresholds, per category; or, with
+    --unlabeled, what the model would page on a district's own posts."""
     from pipeline.bootstrap import build_classifier
     from pipeline.nlp.evaluate import head_metrics
     from pipeline.nlp.features import HEADS
     from pipeline.nlp.model import TrainedClassifier
     from pipeline.nlp.train import in_chunks
 
-    classifier = build_classifier(settings(config))
-    classifier = getattr(classifier, "current", classifier)  # the champion a ReloadingClassifier holds
+    if (input is None) == (unlabeled is None):
+        fail("error: give one of --input (labelled rows) or --unlabeled (the district's own posts)", 2)
+    s = settings(config)
+    if model is not None:
+        classifier = TrainedClassifier.load(model, s.config_path(s.classify.schools_file))
+    else:
+        classifier = build_classifier(s)
+        classifier = getattr(classifier, "current", classifier)  # the champion a ReloadingClassifier holds
     if not isinstance(classifier, TrainedClassifier):
         fail("error: eval needs classify.model: trained", 2)
+    if unlabeled is not None:
+        _dry_run(classifier, unlabeled, s)
+        return
     rows = _labeled_rows(input)
     if positive_label is not None:
         rows = [{**r, "threat": int(r.get("label") == positive_label)} for r in rows]
@@ -125,6 +139,35 @@ def evaluate_command(
     if not report:
         fail(f"error: {input}: no rows carry threat, self_harm or bullying labels (use --positive-label for `label`)", 2)
     _print_heads(f"{classifier.version} on {input.name} ({len(rows)} rows)", report)
+
+
+def _dry_run(classifier, path: Path, s) -> None:
+    """Score a district's own posts through the classify stage's path and report the load an
+    officer on duty would feel. Only counts and our own cue names are printed, never post text."""
+    from pipeline.classify import score_stream
+    from pipeline.nlp.corpus import text_rows
+    from pipeline.nlp.realworld import our_phrases, stream_report
+
+    try:
+        texts = [row["text"] for _, row in text_rows(path)]
+    except ValueError as exc:
+        fail(f"error: {exc}", 2)
+    with progress_bars() as phase, phase(f"score {path.name}", len(texts)) as advance:
+        verdicts = score_stream(texts, classifier, advance)
+    lexicons = s.config_path(s.classify.lexicon_dir)
+    report = stream_report(verdicts, our_phrases(lexicons, lexicons.parent / "cues.yaml"))
+    out.print(f"{classifier.version} on {path.name} ({report['n']} posts, unlabelled)", highlight=False)
+    table = Table()
+    for column in ("per 10,000 posts", "value"):
+        table.add_column(column)
+    table.add_row("pages (P1/P2)", f"{report['pages_per_10k']}")
+    for category, rate in report["pages_by_category_per_10k"].items():
+        table.add_row(f"  pages: {category}", f"{rate}")
+    table.add_row("P1", f"{report['p1_per_10k']}")
+    table.add_row("review queue (P3)", f"{report['review_per_10k']}")
+    out.print(table)
+    if report["top_cues_behind_pages"]:
+        out.print("cues most often behind pages: " + ", ".join(f"{c} ({n})" for c, n in report["top_cues_behind_pages"]))
 
 
 def _labeled_rows(path: Path) -> list[dict]:

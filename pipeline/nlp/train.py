@@ -79,17 +79,17 @@ def choose_thresholds(y: np.ndarray, p: np.ndarray, targets: dict[str, float]) -
 
 
 def train(corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
-          functional_dir: Path | None = None, external: Path | None = None,
+          functional_dir: Path | None = None, external: Path | None = None, everyday: Path | None = None,
           baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
           phase: Phase = quiet) -> dict:
     rows = read_jsonl(corpus_file)
     log(f"corpus: {len(rows)} rows from {corpus_file}")
     return train_rows(rows, corpus_file, files, out_dir, version, functional_dir=functional_dir,
-                      external=external, baseline=baseline, log=log, phase=phase)
+                      external=external, everyday=everyday, baseline=baseline, log=log, phase=phase)
 
 
 def train_rows(rows: list[dict], corpus_file: Path, files: ConfigFiles, out_dir: Path, version: str, *,
-               functional_dir: Path | None = None, external: Path | None = None,
+               functional_dir: Path | None = None, external: Path | None = None, everyday: Path | None = None,
                baseline: LexiconClassifier | None = None, log: Callable[[str], None] = print,
                phase: Phase = quiet) -> dict:
     """Train on corpus-shaped rows (0/1 per head, ``split``, ``family``; optional ``weight``, and
@@ -125,6 +125,9 @@ def train_rows(rows: list[dict], corpus_file: Path, files: ConfigFiles, out_dir:
 
     model = TrainedClassifier.load(out_dir, files.schools_file)
     metrics = _evaluate(model, rows, split, functional_dir, external, baseline, out_dir, log, phase)
+    if everyday is not None and everyday.is_file():
+        metrics["real_world"] = real_world(model, baseline, everyday, files, phase)
+        log(f"real world: {metrics['real_world']['model']}")
     metrics["thresholds"] = {h: t.points() for h, t in thresholds.items()}
     corpus = [(r, s) for r, s in zip(rows, split) if "origin" not in r]
     # The fingerprint tells a later retrain whether this model's test split is still today's.
@@ -248,6 +251,26 @@ def external_validation(model: TrainedClassifier, path: Path, positive_label: in
                                    model.thresholds["threat"].points())
     return {"dataset": path.name, "n": result["n"], "positives": result["positives"],
             "roc_auc": result["roc_auc"], "pr_auc": result["pr_auc"], "at_threshold": result["at_threshold"]}
+
+
+def real_world(model: TrainedClassifier, baseline: LexiconClassifier | None, path: Path, files: ConfigFiles,
+               phase: Phase = quiet) -> dict:
+    """Pages and review-queue load on ordinary posts that should page nobody (a third-party set
+    or the district's own stream), through the classify stage's path; counts and our own cue
+    names only, never post text."""
+    from pipeline.classify import score_stream
+    from pipeline.nlp.corpus import text_rows
+    from pipeline.nlp.realworld import our_phrases, stream_report
+
+    texts = [row["text"] for _, row in text_rows(path)]
+    ours = our_phrases(files.lexicon_dir, files.cues_file)
+    report = {"dataset": path.name}
+    for name, classifier in (("model", model), ("baseline", baseline)):
+        if classifier is not None:
+            with phase(f"ordinary posts: {name}", len(texts)) as advance:
+                verdicts = score_stream(texts, classifier, advance)
+            report[name] = stream_report(verdicts, ours, top=10)
+    return report
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -141,3 +141,27 @@ def test_eval_prints_auc_and_precision_recall_per_category(tmp_path):
 def test_train_never_overwrites_a_released_version():
     champion = (REPO / "models/CURRENT").read_text().strip()
     assert_one_clear_line(run("train", "--version", champion), 2, "already exists")
+
+
+def test_eval_unlabeled_dry_runs_a_model_on_the_districts_posts(tmp_path):
+    """Pages and review items per 10,000 on posts that carry no labels, for the champion or any
+    version: counts and our own cue names only, never a post's words."""
+    posts = ["see you at practice", "this chem test is killing me lol", "go cougars, beat central friday",
+             "gonna shoot up the lincoln cafeteria friday at noon with my dads rifle, stay home"]
+    district = tmp_path / "district.jsonl"
+    district.write_text("".join(json.dumps({"text": t}) + "\n" for t in posts))
+    result = run("eval", "--unlabeled", str(district), env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    # the rate is what `threatline classify` does to the same posts: each page of 4 posts is 2,500 per 10,000
+    scored = run("classify", input="".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(posts)))
+    severities = [json.loads(line)["severity"] for line in scored.stdout.splitlines()]
+    assert severities[-1] in ("P1", "P2")  # the plain threat pages
+    pages = sum(s in ("P1", "P2") for s in severities)
+    for needle in ("4 posts, unlabelled", "pages (P1/P2)", "review queue (P3)", f"{2500.0 * pages}"):
+        assert needle in result.stdout
+    assert "cafeteria" not in result.stdout and "dads rifle" not in result.stdout
+    version = (REPO / "models" / "CURRENT").read_text().strip()
+    other = run("eval", "--unlabeled", str(district), "--model", str(REPO / "models" / version), env={"COLUMNS": "200"})
+    assert other.returncode == 0 and version in other.stdout
+    assert_one_clear_line(run("eval"), 2, "one of --input")
+    assert_one_clear_line(run("eval", "--input", str(district), "--unlabeled", str(district)), 2, "one of --input")
