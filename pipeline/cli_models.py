@@ -154,8 +154,7 @@ def _dry_run(classifier, path: Path, s) -> None:
         fail(f"error: {exc}", 2)
     with progress_bars() as phase, phase(f"score {path.name}", len(texts)) as advance:
         verdicts = score_stream(texts, classifier, advance)
-    lexicons = s.config_path(s.classify.lexicon_dir)
-    report = stream_report(verdicts, our_phrases(lexicons, lexicons.parent / "cues.yaml"))
+    report = stream_report(verdicts, our_phrases(s.config_path(s.classify.lexicon_dir), s.config_path(s.classify.cues_file)))
     out.print(f"{classifier.version} on {path.name} ({report['n']} posts, unlabelled)", highlight=False)
     table = Table()
     for column in ("per 10,000 posts", "value"):

@@ -33,14 +33,17 @@ class DistrictStream:
 
 
 def read_district_stream(bus: Bus, topic: str, *, days: int, max_posts: int = 50_000,
-                         now: datetime | None = None, idle_s: float = 1.0) -> DistrictStream:
+                         now: datetime | None = None, idle_s: float = 1.0, first_wait_s: float = 15.0) -> DistrictStream:
     """Posts (not tips) scored within the last ``days``, one per item id (the bus delivers at
-    least once), at most the newest ``max_posts``."""
+    least once), at most the newest ``max_posts``. The first poll waits up to ``first_wait_s``:
+    a Kafka consumer needs seconds to join its group before anything arrives."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     latest: dict[str, ScoredItem] = {}
     unreadable = 0
     with bus.consumer(GROUP, [topic]) as consumer:
-        while batch := consumer.poll(BATCH, idle_s):
+        wait = first_wait_s
+        while batch := consumer.poll(BATCH, wait):
+            wait = idle_s
             for message in batch:
                 try:
                     item = ScoredItem.model_validate_json(message.value)

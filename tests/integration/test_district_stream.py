@@ -1,7 +1,9 @@
 """The district's own posts read back from the bus for retraining (pipeline/district_stream.py)
-and turned into background negatives (pipeline/nlp/retrain.district_rows), on a real embedded bus."""
+and turned into background negatives (pipeline/nlp/retrain.district_rows), on real buses."""
 
 from datetime import UTC, datetime, timedelta
+
+from fixtures_kafka import unique_topic
 
 from pipeline.bus import OutMessage
 from pipeline.bus.embedded import EmbeddedBus
@@ -18,31 +20,31 @@ def scored(item_id, text, *, kind="post", severity="none", age_days=1.0):
                       model_version="v3", scored_at=NOW - timedelta(days=age_days))
 
 
-def publish(bus, items, raw=()):
-    bus.publish([OutMessage("items.scored", i.id, i.to_bytes()) for i in items]
-                + [OutMessage("items.scored", "bad", value) for value in raw])
+def publish(bus, items, raw=(), topic="items.scored"):
+    bus.publish([OutMessage(topic, i.id, i.to_bytes()) for i in items] + [OutMessage(topic, "bad", value) for value in raw])
 
 
-def test_reads_the_windows_posts_once_each_and_never_moves_a_group(tmp_path):
-    bus = EmbeddedBus(tmp_path / "bus.sqlite3")
-    bus.setup(["items.scored"])
+def test_reads_the_windows_posts_once_each_and_never_moves_a_group(bus_factory):
+    """On the embedded bus and on Kafka (Tansu): the reader's group never commits."""
+    bus, topic = bus_factory(), unique_topic("items.scored")
+    bus.setup([topic])
     publish(bus, [scored("a", "go cougars"), scored("b", "gonna shoot up the gym friday", severity="P1"),
                   scored("t", "a tip about a fight", kind="tip"), scored("old", "last month's post", age_days=20),
-                  scored("a", "go cougars")], raw=[b"not json"])
-    stream = read_district_stream(bus, "items.scored", days=14, now=NOW, idle_s=0.05)
-    assert stream.posts == ["gonna shoot up the gym friday", "go cougars"]  # the duplicate's newest copy is last
+                  scored("a", "go cougars")], raw=[b"not json"], topic=topic)
+    stream = read_district_stream(bus, topic, days=14, now=NOW, idle_s=0.5, first_wait_s=15)
+    assert sorted(stream.posts) == ["go cougars", "gonna shoot up the gym friday"]  # one copy per item id
     assert stream.unflagged == ["go cougars"]  # the flagged post trains nothing; tips and old posts are left out
     assert stream.unreadable == 1
-    assert bus.lag(GROUP, ["items.scored"]) == 6  # nothing committed: the next read starts at the oldest again
-    assert read_district_stream(bus, "items.scored", days=14, now=NOW, idle_s=0.05).posts == stream.posts
-    bus.close()
+    assert bus.lag(GROUP, [topic]) == 6  # nothing committed: the next read starts at the oldest again
+    again = read_district_stream(bus_factory(), topic, days=14, now=NOW, idle_s=0.5, first_wait_s=15)
+    assert sorted(again.posts) == sorted(stream.posts)
 
 
 def test_the_newest_posts_are_kept_when_there_are_too_many(tmp_path):
     bus = EmbeddedBus(tmp_path / "bus.sqlite3")
     bus.setup(["items.scored"])
     publish(bus, [scored(f"p{i}", f"post {i}") for i in range(10)])
-    assert read_district_stream(bus, "items.scored", days=14, max_posts=3, now=NOW, idle_s=0.05).posts == [
+    assert read_district_stream(bus, "items.scored", days=14, max_posts=3, now=NOW, idle_s=0.05, first_wait_s=0.05).posts == [
         "post 7", "post 8", "post 9"]
     bus.close()
 
