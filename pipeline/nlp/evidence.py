@@ -91,6 +91,7 @@ OTHERS_WISH = re.compile(r"\b(?:everybody|everyone|people|nobody|who|y'?all|u|yo
 WRITER_JUST_BEFORE = re.compile(r"(?:\b(?:i|i'?m|im|i'?ll|ima|imma|we|we'?re)\s+|\b(?:wish|hope|pray)\s+(?:that\s+)?"
                                 r"(?:someone|somebody|anyone|anybody)\s+(?:would\s+|will\s+|could\s+)?)$")
 FIRST_PERSON = re.compile(r"(?:i|i'?m|im|i'?ll|ill|i'?d|ima|imma|i'?ma|we|we'?re|we'?ll)\b")
+SOMEONE = r"(?:someone|somebody|anyone|anybody|one of y'?all)"  # the ones a call asks to do it
 GAP = rf"(?:{W}\s+){{0,3}}?"
 SHORT_GAP = rf"(?:{W}\s+){{0,2}}?"
 # a quote mark opens a statement ("'everyone dies 12/4' on the wall"); only a contraction joins words
@@ -149,7 +150,7 @@ class EvidenceFinder:
                                 rf"(?:{words('infamy')}){R}")),
             ("call", re.compile(rf"(?:^|[.!?,:\n]\s*)(?:someone|somebody|sombody|one of y'?all)\s+(?:please\s+|pls\s+|just\s+)?{act}{particle}\s+{named}")),
             # "i hope someone blows up central", "wish somebody would put a bullet in marcus"
-            ("call", re.compile(rf"{L}(?:{words('wish_verbs')})\s+(?:that\s+)?(?:someone|somebody|anyone|anybody|one of y'?all)\s+"
+            ("call", re.compile(rf"{L}(?:{words('wish_verbs')})\s+(?:that\s+)?{SOMEONE}\s+"
                                 rf"(?:would\s+|will\s+|could\s+|finally\s+|just\s+)?{act}{particle}\s+{named}")),
             # "hope the dude who keyed my car gets his skull caved in": a relative clause may stand between
             ("wish", re.compile(rf"{L}(?:{words('wish_verbs')})\s+(?:that\s+)?(?:(?P<target>{victims}|{TITLED}|{NAME})\s+(?:{W}\s+){{0,3}}?|"
@@ -158,7 +159,7 @@ class EvidenceFinder:
                                 rf"every one of them|that \w+|this \w+|my \w+)\s+(?P<severe>dead|gone for good|six feet under|in the ground|in a coffin){R}")),
             # "someone should…", "can somebody…": the modal is what makes it a call ("we beat them" is a score)
             ("call", re.compile(rf"{L}(?:(?:{words('callers')})\s+(?:{words('call_modals')})|"
-                                rf"(?:can|will|could|would)\s+(?:someone|somebody|anyone|anybody|one of y'?all))\s+{SHORT_GAP}"
+                                rf"(?:can|will|could|would)\s+{SOMEONE})\s+{SHORT_GAP}"
                                 rf"{act}{particle}\s+{SHORT_GAP}{target}")),
             ("deserve", re.compile(rf"{L}(?P<target>{victims}|{NAME})\s+(?:all\s+)?(?:{words('deserve')})\s+(?:all\s+)?"
                                    rf"(?P<severe>{words('deserved')}){R}")),
@@ -374,7 +375,7 @@ class _Span:
 
     def __init__(self, start: int, end: int, act: re.Match):
         self._span, self.act_start = (start, end), act.start()
-        self.outcome = (act.groupdict().get("outcome") or "") if act.re.groupindex else ""
+        self.outcome = act.groupdict().get("outcome") or ""
 
     def span(self) -> tuple[int, int]:
         return self._span

@@ -177,12 +177,12 @@ def district_rows(district: DistrictStream, taken: Sequence[dict], n: int, weigh
     return rows
 
 
-def shadow_run(model: TrainedClassifier, posts: Sequence[str]) -> dict:
+def shadow_run(model: TrainedClassifier, posts: Sequence[str], advance: Callable[[int], None] = lambda n: None) -> dict:
     """What ``model`` would have paged on the district's own posts (the classify stage's path)."""
     from pipeline.classify import score_stream
     from pipeline.nlp.realworld import stream_report
 
-    report = stream_report(score_stream(posts, model))
+    report = stream_report(score_stream(posts, model, advance))
     report.pop("top_cues_behind_pages")  # cue spellings come from the district's posts: not in the card
     return report
 
@@ -221,17 +221,17 @@ def retrain(cases: Sequence[LabeledCase], *, corpus_file: Path, files: ConfigFil
             test = [r for r in corpus if r["split"] == "test"]  # the rows train_rows tested on
             champion_model = TrainedClassifier.load(models_dir / champion, files.schools_file)
             champion_numbers = measure(champion_model, test, load_cases(functional_dir), phase)
-        shadow = None
+        shadow = pages = None
         if district is not None and district.posts:
-            with phase("shadow run on the district's posts", len(district.posts)):
-                shadow = {"days": district.days, "posts": len(district.posts), "background": len(background),
-                          "weight": district_weight,
-                          "challenger": shadow_run(TrainedClassifier.load(partial, files.schools_file), district.posts),
-                          "champion": shadow_run(champion_model, district.posts) if champion_model else None}
-        pages = shadow and shadow["champion"] and {"challenger": shadow["challenger"]["pages_per_10k"],
-                                                   "champion": shadow["champion"]["pages_per_10k"]}
+            models = [("challenger", TrainedClassifier.load(partial, files.schools_file)), ("champion", champion_model)]
+            with phase("shadow run on the district's posts", len(district.posts) * 2) as advance:
+                runs = {name: model and shadow_run(model, district.posts, advance) for name, model in models}
+            shadow = {"days": district.days, "posts": len(district.posts), "background": len(background),
+                      "weight": district_weight, **runs}
+            if champion_model is not None:
+                pages = {name: run["pages_per_10k"] for name, run in runs.items()}
         decision = decide(version, {"heads": metrics["test"]["heads"], "functional": metrics["functional"]},
-                          champion, champion_numbers, pages or None)
+                          champion, champion_numbers, pages)
         metrics["retrain"] = {"labels": labels, "champion": champion_numbers and {"version": champion, **champion_numbers},
                               "shadow": shadow,
                               "warnings": _stale_champion(models_dir, champion, corpus_shape(corpus, corpus_file)),

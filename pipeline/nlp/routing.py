@@ -119,7 +119,8 @@ def route(scores: Mapping[str, float], a: Analysis, thresholds: Mapping[str, Thr
                    "to anyone: review (P3), no page.")
     elif sh_tier == "P1" or (sh_tier == "P2" and "self_harm" in a.lexicon):
         severity, category = "P3", "self_harm"
-        why.append(f"Self-harm score {self_harm:.2f} with self-harm words, but no statement of the writer's own "
+        words = " with self-harm words" if "self_harm" in a.lexicon else ""
+        why.append(f"Self-harm score {self_harm:.2f}{words}, but no statement of the writer's own "
                    "wish or plan: the counselor sees it in the review queue (P3).")
     else:
         return "none", "none", [f"Not flagged: threat {threat:.2f}, self-harm {self_harm:.2f}, bullying {bullying:.2f}; "
