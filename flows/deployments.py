@@ -10,8 +10,10 @@ never touch ``~/.prefect``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,13 +24,14 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.errors import ServiceError
+from pipeline.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
 
 def prefect_environment(settings: Settings) -> dict[str, str]:
     home = settings.data_dir / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     env = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
     for key, value in env.items():
@@ -87,21 +90,15 @@ def _one_at_a_time():
     return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
-def stage_deployments(settings: Settings) -> list:
-    from flows.stages import STAGE_FLOWS
+def health_deployments(settings: Settings) -> list:
+    """The stages' health in the Prefect UI, every minute (the stages themselves are supervised
+    processes, pipeline/supervisor.py)."""
+    from flows.stages import stage_health
 
     config_path = str(settings.config_file) if settings.config_file else None
-    return [
-        flow.to_deployment(
-            name=f"{name}-consumer",
-            interval=timedelta(seconds=settings.prefect.flow_interval_s),
-            concurrency_limit=_one_at_a_time(),
-            parameters={"config_path": config_path, "time_budget_s": settings.stages.time_budget_s,
-                        "until_idle": False},
-            tags=["threatline", "stage"],
-        )
-        for name, flow in STAGE_FLOWS.items()
-    ]
+    return [stage_health.to_deployment(
+        name="stage-health", interval=timedelta(seconds=60), concurrency_limit=_one_at_a_time(),
+        parameters={"config_path": config_path}, tags=["threatline", "stage"])]
 
 
 def alert_deployments(settings: Settings) -> list:
@@ -197,15 +194,84 @@ def deployment_name(source: str) -> str:
     return "ingest-" + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in source)
 
 
-def serve_all(settings: Settings) -> None:
-    """Stages, the escalation sweep, ingestion, the daily purge and digest, retraining on demand,
-    the tip line and the review server until SIGTERM/Ctrl-C; Prefect's runner then stops its runs."""
-    with prefect_api(settings), tipline_in_background(settings), review_in_background(settings):
-        from prefect import serve
+def served_deployments(settings: Settings) -> list:
+    """Everything Prefect schedules or starts on demand (the streaming stages are not flows)."""
+    return [*alert_deployments(settings), *ingest_deployments(settings), *purge_deployments(settings),
+            *digest_deployments(settings), *retrain_deployments(settings), *health_deployments(settings)]
 
-        serve(*stage_deployments(settings), *alert_deployments(settings), *ingest_deployments(settings),
-              *purge_deployments(settings), *digest_deployments(settings), *retrain_deployments(settings),
-              print_starting_message=True)
+
+def serve_all(settings: Settings, announce=print) -> None:
+    """The streaming stages as supervised processes; the escalation sweep, ingestion, the daily
+    purge and digest, retraining on demand and the stages' health as Prefect deployments; the
+    tip line and the review server. Until SIGTERM/Ctrl-C, then everything stops in order."""
+    from pipeline.bootstrap import STAGE_NAMES, runtime
+    from pipeline.supervisor import StageSupervisor
+
+    with runtime(settings) as rt:
+        rt.setup()  # before anything accepts a tip: a tip accepted is a tip that can be paged
+    with prefect_api(settings) as api_url, StageSupervisor(settings, STAGE_NAMES), \
+            tipline_in_background(settings) as tipline_url, review_in_background(settings) as review_url:
+        deployments = served_deployments(settings)
+        announce(f"tip line:       {tipline_url}/")
+        announce(f"review console: {review_url}/")
+        announce(f"Prefect API:    {api_url} (PREFECT_API_URL for `prefect deployment run ...`)")
+        announce(f"stages:         {', '.join(STAGE_NAMES)} (one process each, restarted if they die)")
+        announce(f"deployments:    {', '.join(d.name for d in deployments)}")
+        asyncio.run(_serve_until_stopped(deployments))
+        # The event loop is gone, and with it the handlers that stop it: a second SIGTERM or
+        # Ctrl-C must not cut the orderly stop below short.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        announce("stopping: stages, tip line, review server, Prefect")
+
+
+async def _serve_until_stopped(deployments: list) -> None:
+    """Prefect's runner until SIGTERM/SIGINT. Its own SIGTERM handler calls the synchronous
+    ``stop()`` inside the event loop (the coroutine is never awaited) and exits mid-flight with
+    tracebacks, leaving runs "Running"; here a signal sets an event and the runner is stopped
+    the asynchronous way, which cancels its runs through the API."""
+    from prefect.runner import Runner
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    class _Runner(Runner):
+        def handle_sigterm(self, *args) -> None:
+            loop.call_soon_threadsafe(stop.set)
+
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    runner = _Runner()
+    for deployment in deployments:
+        await runner.add_deployment(deployment)
+    await _release_orphaned_runs()
+    serving = asyncio.create_task(runner.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not serving.done():
+        await runner.astop()
+    await asyncio.wait_for(serving, timeout=60)
+
+
+async def _release_orphaned_runs() -> None:
+    """Runs of our deployments still "Running" or "Pending" now were left by a `run` that was
+    killed: only this process serves them. Marked crashed, they give back their concurrency slot;
+    otherwise every new run of that deployment would be cancelled (CANCEL_NEW) forever."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Crashed
+
+    stale = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
+        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])), tags=FlowRunFilterTags(all_=["threatline"]))
+    async with get_client() as client:
+        for run in await client.read_flow_runs(flow_run_filter=stale, sort=FlowRunSort.ID_DESC, limit=200):
+            await client.set_flow_run_state(run.id, Crashed(message="left by a `threatline run` that was stopped"),
+                                            force=True)
+            log.warning("flow run %s (%s) was left running by a previous `threatline run`; marked crashed",
+                        run.name, run.id)
 
 
 @contextmanager
@@ -216,7 +282,7 @@ def tipline_in_background(settings: Settings):
     from pipeline.tipline.server import in_background
 
     with runtime(settings) as rt:
-        rt.bus.setup([settings.topic("tips.raw")])
+        rt.setup()  # every topic and table the pipeline behind the tip line needs to page
         with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
             log.info("tip line on %s/", url)
             yield url

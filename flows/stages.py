@@ -1,53 +1,33 @@
-"""Stage flows: bounded consumers (DESIGN.md §3).
+"""The streaming stages' health, for the Prefect UI.
 
-Each run drains its consumer group until idle or the time budget, then ends; the deployments in
-``flows/deployments.py`` start the next run on an interval with a concurrency limit of 1, so one
-consumer per group is alive at a time. No task run per message: Prefect costs ~1 s per run here.
+The stages themselves are long-lived processes supervised by `threatline run` (pipeline/
+supervisor.py), not flow runs: bounded runs left a gap of 35–40 s every few minutes on Kafka and
+a stuck run held its deployment's slot across restarts (DESIGN.md §3). This flow runs every
+minute, logs each stage's state and lag, and fails (red in the UI) when a stage is stuck
+retrying, silent or not running.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from prefect import flow, get_run_logger
 
-from pipeline.bootstrap import runtime
+from pipeline.bootstrap import STAGE_NAMES, runtime
 from pipeline.config import load_settings
+from pipeline.stage_health import problems, read_all
 
 
-def run_stage(name: str, config_path: str | None, time_budget_s: float | None, until_idle: bool) -> dict:
+@flow(name="stage-health", log_prints=False)
+def stage_health(config_path: str | None = None) -> dict:
+    """Each stage's state and lag; raises when any needs an operator."""
     settings = load_settings(config_path)
-    with runtime(settings) as rt, rt.stop_on_signals():
-        report = rt.runner(name, until_idle=until_idle, time_budget_s=time_budget_s).run()
-    result = asdict(report)
-    get_run_logger().info("stage %s: consumed %d, dead-lettered %d, written %d (%s)", name,
-                          report.consumed, report.dead_lettered, report.written, report.stopped_by)
-    return result
-
-
-@flow(name="classify-stage", log_prints=False)
-def classify_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
-    """Score new posts; publish every verdict to items.scored, flags to items.flagged."""
-    return run_stage("classify", config_path, time_budget_s, until_idle)
-
-
-@flow(name="classify-tips-stage", log_prints=False)
-def classify_tips_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
-    """Score new tips and follow-ups with a consumer of their own: never behind a post backlog."""
-    return run_stage("classify-tips", config_path, time_budget_s, until_idle)
-
-
-@flow(name="index-stage", log_prints=False)
-def index_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
-    """Write flagged items to the store for review (create-only: replays never reset a review)."""
-    return run_stage("index", config_path, time_budget_s, until_idle)
-
-
-@flow(name="alert-stage", log_prints=False)
-def alert_stage(config_path: str | None = None, time_budget_s: float | None = None, until_idle: bool = True) -> dict:
-    """Alert the on-duty role for P1/P2 items, once per item and role."""
-    return run_stage("alert", config_path, time_budget_s, until_idle)
-
-
-STAGE_FLOWS = {"classify-tips": classify_tips_stage, "classify": classify_stage, "index": index_stage,
-               "alert": alert_stage}
+    logger = get_run_logger()
+    states = {h.stage: h.state for h in read_all(settings.data_dir)}
+    with runtime(settings) as rt:
+        lags = {name: rt.lag(name) for name in STAGE_NAMES}
+    found = problems(settings.data_dir, settings.stages.stuck_alarm_s)
+    found += [f"stage {name} is not running" for name in STAGE_NAMES if states.get(name) not in ("running", "retrying")]
+    for name in STAGE_NAMES:
+        logger.info("stage %s: %s, lag %d", name, states.get(name, "never started"), lags[name])
+    if found:
+        raise RuntimeError("; ".join(found))
+    return {"states": states, "lags": lags}

@@ -17,10 +17,13 @@ from pipeline.bus import TOPICS, Bus
 from pipeline.config import ConfigError, Settings
 from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.verdict import Classifier, Thresholds
+from pipeline.private_files import private_dir
+from pipeline.stage_health import HealthFile
 from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
 from pipeline.store import Store
 
 STAGE_NAMES = ("classify-tips", "classify", "index", "alert")
+STAGE_INPUT = {"classify-tips": "tips.raw", "classify": "posts.raw", "index": "items.flagged", "alert": "items.flagged"}
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -30,7 +33,7 @@ def build_bus(settings: Settings) -> Bus:
         return KafkaBus.from_config(settings.bus)
     from pipeline.bus.embedded import EmbeddedBus
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return EmbeddedBus(settings.data_dir / settings.bus.sqlite_file)
 
 
@@ -41,7 +44,7 @@ def build_store(settings: Settings) -> Store:
         return ElasticsearchStore.from_config(settings)
     from pipeline.store.embedded import EmbeddedStore
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return EmbeddedStore(settings.data_dir / settings.store.sqlite_file)
 
 
@@ -117,6 +120,8 @@ class Runtime:
         return self._pager
 
     def setup(self) -> None:
+        """Create every topic, table and index that is missing (idempotent). `run`, `serve` and
+        `stage` call it at start, so a brand-new data dir needs no `threatline setup` first."""
         self.bus.setup([self.settings.topic(t) for t in TOPICS])
         self.store.setup()
 
@@ -130,11 +135,22 @@ class Runtime:
             return AlertStage(self.pager, topic)
         raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
 
+    def group(self, name: str) -> str:
+        # The prefix keeps two deployments on one Kafka cluster out of each other's groups.
+        return f"{self.settings.bus.topic_prefix}threatline-{name}"
+
+    def lag(self, name: str) -> int:
+        """Messages stage ``name`` has not committed yet (no stage or classifier is built)."""
+        return self.bus.lag(self.group(name), [self.settings.topic(STAGE_INPUT[name])])
+
     def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:
         s = self.settings.stages
         return StageRunner(
             self.stage(name), self.bus,
             dlq_topic=self.settings.topic("dlq"),
+            group=self.group(name),
+            stuck_alarm_s=s.stuck_alarm_s,
+            health=HealthFile(self.settings.data_dir, name),
             batch_size=s.batch_size,
             poll_timeout_s=s.poll_timeout_s,
             idle_polls_before_exit=s.idle_polls_before_exit if until_idle else None,

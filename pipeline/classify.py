@@ -92,15 +92,32 @@ def _parse(number: int, line: bytes | str) -> dict[str, Any]:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         return {"line": number, "error": f"not valid JSON: {exc.msg} at column {exc.colno}"}
+    except ValueError:  # an integer past Python's int-string conversion limit (4,300 digits)
+        return {"line": number, "error": "holds a number too long to read"}
     if not isinstance(obj, dict):
         return {"line": number, "error": "expected a JSON object"}
     if "id" not in obj or not isinstance(obj["id"], (str, int)) or obj["id"] == "":
-        return {"line": number, "id": obj.get("id"), "error": "missing 'id' (string or integer)"}
+        bad_id = obj.get("id")
+        return {"line": number, **({"id": bad_id} if _utf8(bad_id) else {}), "error": "missing 'id' (string or integer)"}
+    # JSON can escape a lone surrogate ("\ud800"): a str that is not Unicode text. The tokenizer
+    # fails on it (taking its whole batch along) and it cannot be written out as UTF-8.
+    if not _utf8(obj["id"]):
+        return {"line": number, "error": "'id' holds a lone surrogate (not valid Unicode)"}
     if not isinstance(obj.get("text"), str):
         return {"line": number, "id": obj["id"], "error": "missing 'text' (string)"}
+    if not _utf8(obj["text"]):
+        return {"line": number, "id": obj["id"], "error": "'text' holds a lone surrogate (not valid Unicode)"}
     if not obj["text"].strip():
         return {"line": number, "id": obj["id"], "error": "empty 'text': nothing to score"}
     return {"id": obj["id"], "text": obj["text"]}
+
+
+def _utf8(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def tip_text(tip: Tip) -> str:

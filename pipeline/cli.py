@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
@@ -78,6 +79,7 @@ def classify(
     """Score JSON Lines of {"id", "text"}: one result per input line, in order."""
     from pipeline.bootstrap import build_classifier
     from pipeline.classify import classify_jsonl
+    from pipeline.terminal import json_line
 
     classifier = build_classifier(settings(config))
     # Bytes, not text: a line with invalid UTF-8 gets its own error instead of ending the run.
@@ -87,7 +89,7 @@ def classify(
     try:
         for result in classify_jsonl(source, classifier):
             errors += "error" in result
-            sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+            sink.write(json_line(result) + "\n")  # C1/bidi controls of the input escaped too
     finally:
         if input:
             source.close()
@@ -101,13 +103,22 @@ def classify(
 def stage(
     name: Annotated[str, typer.Argument(help="classify-tips | classify | index | alert")],
     forever: Annotated[bool, typer.Option("--forever", help="keep consuming instead of stopping when idle")] = False,
+    supervised: Annotated[bool, typer.Option("--supervised", hidden=True,
+                                             help="stop when stdin closes (the supervising `run` has gone)")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run one stage as a consumer (the Prefect flows call the same code)."""
-    from pipeline.bootstrap import runtime
+    """Run one stage as a consumer (`threatline run` supervises one process per stage)."""
+    import threading
 
+    from pipeline.bootstrap import runtime
+    from pipeline.logs import configure
+
+    configure()
     with runtime(settings(config)) as rt:
+        rt.setup()  # a brand-new data dir needs no `threatline setup` first
         runner = rt.runner(name, until_idle=not forever)
+        if supervised:  # a `run` killed with -9 cannot stop us; its end of the pipe closing can
+            threading.Thread(target=lambda: (sys.stdin.buffer.read(), rt.stop.set()), daemon=True).start()
         with rt.stop_on_signals():
             report = runner.run()
     typer.echo(json.dumps(report.__dict__))
@@ -115,11 +126,26 @@ def stage(
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """Serve the stages, the escalation sweep, the ingest deployments, the daily purge and digest
-    (Prefect), the tip line and the review server until SIGTERM/Ctrl-C."""
-    from flows.deployments import serve_all
+    """Serve the stages (one supervised process each), the escalation sweep, the ingest
+    deployments, the daily purge and digest (Prefect), the tip line and the review server until
+    SIGTERM/Ctrl-C. Creates whatever is missing on the configured backends first."""
+    import signal
 
-    serve_all(settings(config))
+    from flows.deployments import serve_all
+    from pipeline.logs import configure
+
+    configure()
+    # Until Prefect's runner is up, a stop request unwinds startup in order instead of killing
+    # the process with the local Prefect server and the stages still running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve_all(settings(config), announce=typer.echo)
+    except KeyboardInterrupt:
+        typer.echo("stopped during startup")
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()
@@ -140,6 +166,9 @@ def demo(
 
 def main() -> None:
     """Console entrypoint: known failures become one line on stderr and a non-zero exit."""
+    # Everything this process and its children (stages, the local Prefect server) create is the
+    # service user's only, including files no code here names (Prefect's database, exports).
+    os.umask(0o077)
     try:
         app()
     except ConfigError as exc:
@@ -153,13 +182,16 @@ def main() -> None:
 
 
 def fail(line: str, code: int) -> NoReturn:
-    # Plain write, not rich: one line must stay one line whatever the terminal width.
-    sys.stderr.write(" ".join(line.split()) + "\n")
+    # Plain write, not rich: one line must stay one line whatever the terminal width. Errors can
+    # quote untrusted text (ids, server answers): control characters are shown, not obeyed.
+    from pipeline.terminal import printable
+
+    sys.stderr.write(printable(" ".join(line.split()), keep_lines=False) + "\n")
     sys.exit(code)
 
 
 # Registers their commands on `app`; heavy imports stay inside the commands.
 from pipeline import (  # noqa: E402,F401
-    cli_alerts, cli_audit, cli_digest, cli_ingest, cli_kibana, cli_models, cli_purge, cli_retrain, cli_serve,
+    cli_alerts, cli_audit, cli_digest, cli_dlq, cli_ingest, cli_kibana, cli_models, cli_purge, cli_retrain, cli_serve,
     cli_users,
 )

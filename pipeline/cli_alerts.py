@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from rich.text import Text
-
+from pipeline.actors import cli_actor
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
+from pipeline.terminal import safe_text
 
 alerts_app = typer.Typer(help="Alerts: on-duty lookup, open pages, escalation sweep, acknowledgement.",
                          no_args_is_help=True)
@@ -63,8 +62,8 @@ def list_alerts(every: Annotated[bool, typer.Option("--all", help="acknowledged 
     console.print(f"{len(hits)} {'alert(s)' if every else 'open alert(s)'}, newest first")
     for hit in hits:
         d = hit.doc
-        # Stored text came from posts and tips: Text(), never markup.
-        console.print(Text(f"{hit.id}  {str(d.get('@timestamp', ''))[:16]}  {d['severity']} {d['category']}  "
+        # Stored text came from posts and tips: never markup, control characters shown not obeyed.
+        console.print(safe_text(f"{hit.id}  {str(d.get('@timestamp', ''))[:16]}  {d['severity']} {d['category']}  "
                            f"{d.get('school') or 'no school'}  {d['role']} → {d.get('person') or 'nobody'}  "
                            f"{d['status']} (level {d.get('escalation_level', 0)})"))
 
@@ -80,19 +79,19 @@ def show(alert_id: str, config: ConfigOption = None) -> None:
         stored = rt.store.get_alert(alert_id)
         if stored is None:
             fail(f"error: no alert {alert_id}", 1)
-        rt.pager.record_view(alert_from_document(stored.doc), f"cli:{getpass.getuser()}", via="threatline alerts show",
+        rt.pager.record_view(alert_from_document(stored.doc), cli_actor(), via="threatline alerts show",
                              role="admin")
     d = stored.doc
     console = plain_console()
-    console.print(Text(f"{d['severity']} {d['category']} — {d.get('school') or 'no school matched'} → {d['role']}: "
+    console.print(safe_text(f"{d['severity']} {d['category']} — {d.get('school') or 'no school matched'} → {d['role']}: "
                        f"{d['status']} (item {d['item_id']})"))
-    console.print(Text(d["excerpt"]))
+    console.print(safe_text(d["excerpt"]))
     table = Table(title="history")
     for column in ("at", "event", "person", "channel", "by", "detail"):
         table.add_column(column)
     for h in d.get("history", []):
-        table.add_row(str(h.get("at", ""))[:19], h["event"], h.get("person") or "", h.get("channel") or "",
-                      h.get("by") or "", Text(h.get("detail") or ""))
+        table.add_row(*(safe_text(value) for value in (str(h.get("at", ""))[:19], h["event"], h.get("person") or "",
+                                                        h.get("channel") or "", h.get("by") or "", h.get("detail") or "")))
     console.print(table)
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
+from pipeline.terminal import json_line, safe_text
 
 
 def when(value: Any, zone: ZoneInfo) -> str:
@@ -41,7 +40,7 @@ def audit(
         fail(f"error: no audit records for item {item}", 1)
     if as_json:
         for record in records:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+            typer.echo(json_line(record))
         return
     zone = ZoneInfo(s.general.timezone)
     table = Table(title=f"audit trail of item {item}: {len(records)} record(s), oldest first", title_justify="left")
@@ -51,8 +50,8 @@ def audit(
     table.add_column("details", overflow="fold")  # all of it: an audit line cut short hides what was done
     for record in records:
         user = record.get("user") or {}
-        # Names, reasons and details were typed by people: Text, never console markup.
-        table.add_row(when(record.get("@timestamp"), zone), Text(str(user.get("name") or "")),
-                      Text(", ".join(user.get("roles") or [])), Text(str((record.get("event") or {}).get("action"))),
-                      Text(describe(record)))
+        # Names, reasons and details were typed by people: never console markup, no control characters.
+        table.add_row(when(record.get("@timestamp"), zone), safe_text(user.get("name") or ""),
+                      safe_text(", ".join(user.get("roles") or [])), safe_text((record.get("event") or {}).get("action")),
+                      safe_text(describe(record)))
     plain_console().print(table)

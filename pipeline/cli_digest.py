@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.text import Text
 
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.store import StoreError
+from pipeline.terminal import safe_text
 
 
 @app.command()
@@ -46,9 +46,9 @@ def digest(
     if report is None:
         for plan in plans:
             out.rule()
-            out.print(Text(plan.digest.text))
+            out.print(safe_text(plan.digest.text))
             who = ", ".join(f"{p.name} ({p.id})" for p in plan.recipients) or "nobody (no email channel on duty)"
-            out.print(Text(f"would go to: {who}"))
+            out.print(safe_text(f"would go to: {who}"))
         out.rule()
         out.print(f"dry run: {len(plans)} digest(s) for {sum(len(p.recipients) for p in plans)} recipient(s); "
                   "nothing was sent (--send mails them)")
@@ -58,6 +58,6 @@ def digest(
         line += f" ({', '.join(result.sent)})" if result.sent else ""
         line += f", failed for {', '.join(result.failed)}" if result.failed else ""
         line += "" if result.recipients else ", nobody to send to (no email channel on duty)"
-        out.print(Text(line))
+        out.print(safe_text(line))
     if report.failed:
         fail(f"error: {report.failed} digest delivery(ies) failed; see above", 1)

@@ -13,6 +13,7 @@ from rich.table import Table
 from pipeline.bus import BusError
 from pipeline.cli import ConfigOption, app, fail, settings
 from pipeline.errors import ServiceError
+from pipeline.terminal import safe_text
 
 COUNTS = ("produced", "skipped", "filtered", "failed", "malformed", "errors", "blocked", "truncated", "pages")
 out = Console()
@@ -51,7 +52,7 @@ def ingest(
                     crawl_round(s, sources_file, names)
                 except (BusError, ServiceError) as exc:
                     # A watcher outlives outages: the sources keep their cursors and retry next time.
-                    out.print(f"crawl failed: {exc}", style="red", highlight=False)
+                    out.print(safe_text(f"crawl failed: {exc}", style="red"))  # may quote a server
                 for name in names:
                     due[name] = time.monotonic() + interval[name]
                 out.print(f"next crawl in {min(due.values()) - time.monotonic():.0f} s (Ctrl-C stops)", style="dim")

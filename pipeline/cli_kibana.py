@@ -10,6 +10,7 @@ import typer
 
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.config import Settings
+from pipeline.terminal import safe_text
 
 kibana_app = typer.Typer(help="Kibana saved objects: data views, saved searches, the triage dashboard.",
                          no_args_is_help=True)
@@ -60,5 +61,5 @@ def export_command(
     console = plain_console(stderr=output is None)
     console.print(f"exported {result.count} saved objects from Kibana at {result.where} to {output or 'stdout'}")
     if result.missing_references:
-        console.print(f"warning: Kibana could not find {len(result.missing_references)} referenced object(s): "
-                      f"{', '.join(result.missing_references)}")
+        console.print(safe_text(f"warning: Kibana could not find {len(result.missing_references)} referenced "
+                                f"object(s): {', '.join(result.missing_references)}"))  # ids Kibana sent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.actors import cli_actor
 from pipeline.cli import ConfigOption, app, fail, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ def train(
                                external=external, everyday=everyday, baseline=baseline, log=out.print, phase=phase)
     _print_heads(f"{version}: test split", metrics["test"]["heads"])
     if promote:  # no comparison with the champion here: `threatline model promote` applies the policy
-        make_champion(models_dir, version, action="promote", by=f"cli:{getpass.getuser()}",
+        make_champion(models_dir, version, action="promote", by=cli_actor(),
                       reasons=["threatline train --promote (not compared with the champion)"])
         out.print(f"{version} is now the champion ({models_dir / 'CURRENT'})")
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from pipeline.bus import BusError
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.store import StoreError
+from pipeline.terminal import safe_text
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
@@ -58,5 +59,5 @@ def show(out: Console, report: RetentionReport, s: Settings) -> None:
         out.print(f"{bus.unconsumed} bus message(s) {'would go' if items.dry_run else 'went'} "
                   "before every consumer had read them: was a stage down?")
     if items.unreadable:
-        out.print(f"kept {len(items.unreadable)} item(s) whose review time is not a date: "
-                  f"{', '.join(items.unreadable[:10])}")
+        out.print(safe_text(f"kept {len(items.unreadable)} item(s) whose review time is not a date: "
+                            f"{', '.join(items.unreadable[:10])}"))

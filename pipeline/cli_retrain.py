@@ -14,8 +14,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.actors import cli_actor
 from pipeline.cli import ConfigOption, app, fail, settings
 from pipeline.cli_models import progress_bars
+from pipeline.private_files import open_private
 
 labels_app = typer.Typer(help="Labels analysts gave in the review console.", no_args_is_help=True)
 model_app = typer.Typer(help="The model registry: versions, the champion, promotion and rollback.", no_args_is_help=True)
@@ -47,12 +49,12 @@ def labels_export(
 ) -> None:
     """Write the labeled cases (text, label, who, when, model version, item id, source kind) as JSON Lines."""
     from pipeline.bootstrap import build_store
-    from pipeline.retraining import cli_actor, export_labels
+    from pipeline.retraining import export_labels
 
     s = settings(config)
     start = _since(since, s.general.timezone)
     with build_store(s) as store:
-        sink = output.open("w", encoding="utf-8") if output else sys.stdout
+        sink = open_private(output, encoding="utf-8") if output else sys.stdout
         try:
             n = export_labels(store, sink, since=start, by=by or cli_actor(), output=str(output or "stdout"))
         finally:
@@ -74,7 +76,7 @@ def retrain(
     config: ConfigOption = None,
 ) -> None:
     """Train a challenger on the corpus plus analysts' labels, compare it with the champion, promote it per the policy."""
-    from pipeline.retraining import FUNCTIONAL, cli_actor, run_retrain
+    from pipeline.retraining import FUNCTIONAL, run_retrain
 
     if promote not in ("auto", "never", "force"):
         fail(f"error: --promote must be auto, never or force, not {promote!r}", 2)
@@ -133,7 +135,7 @@ def model_promote(
 ) -> None:
     """Make VERSION the champion if the policy allows it against the current champion (or --force)."""
     from pipeline.bootstrap import build_store
-    from pipeline.retraining import FUNCTIONAL, apply_decision, cli_actor, compare_with_champion, models_dir
+    from pipeline.retraining import FUNCTIONAL, apply_decision, compare_with_champion, models_dir
 
     if force and not by:
         fail("error: --force needs --by NAME: a forced promotion is audited under a person's name", 2)
@@ -153,7 +155,7 @@ def model_promote(
 def model_rollback(by: ByOption = None, config: ConfigOption = None) -> None:
     """Make the previous champion the champion again (recorded and audited)."""
     from pipeline.bootstrap import build_store
-    from pipeline.retraining import cli_actor, rollback
+    from pipeline.retraining import rollback
 
     s = settings(config)
     with build_store(s) as store:

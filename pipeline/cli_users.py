@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.cli import ConfigOption, app, settings
+from pipeline.terminal import printable
 
 users_app = typer.Typer(help="Manage review console users (review.users_file).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -82,4 +83,4 @@ def users_list(config: ConfigOption = None) -> None:
     users = _users_file(config)
     for user in sorted(users.all().values(), key=lambda u: u.username):
         state = "disabled" if user.disabled else ("enabled" if user.password_hash else "enabled, single sign-on only")
-        typer.echo(f"{user.username}\t{user.role}\t{state}\t{user.name}")
+        typer.echo(printable(f"{user.username}\t{user.role}\t{state}\t{user.name}"))

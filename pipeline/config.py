@@ -7,15 +7,17 @@ a typo in a safety tool's config must fail loudly, not fall back to a default.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "threatline.yaml"
@@ -103,6 +105,13 @@ class StagesConfig(_Section):
     time_budget_s: float = Field(default=300.0, gt=0)
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
+    # A stage retrying a dependency (store, bus, channel) this long raises an alarm: an ERROR
+    # log line, `threatline dlq`/console banner. It keeps retrying; nothing is committed or lost.
+    stuck_alarm_s: float = Field(default=120.0, gt=0)
+    # `threatline run` restarts a stage process that dies, waiting this long (doubling up to
+    # restart_backoff_max_s) so a stage that crashes at start does not spin.
+    restart_backoff_s: float = Field(default=1.0, gt=0)
+    restart_backoff_max_s: float = Field(default=60.0, gt=0)
 
 
 def _check_networks(value: list[str]) -> list[str]:
@@ -310,17 +319,90 @@ def load_settings(path: str | Path | None = None) -> Settings:
         return Settings(**raw, config_file=config_file.resolve())
     except ValidationError as exc:
         raise ConfigError(format_validation_error(config_file, exc)) from None
+    except SettingsError:
+        # pydantic-settings parses list/dict values from the environment as JSON and raises
+        # this (naming only the section) when one is not: name the variable, never its value.
+        raise ConfigError(_env_json_problem()) from None
+
+
+def _env_json_problem() -> str:
+    bad = []
+    for name, value in os.environ.items():
+        section, _, key = name.upper().removeprefix("THREATLINE_").partition("__")
+        if not name.upper().startswith("THREATLINE_") or section.lower() not in Settings.model_fields:
+            continue
+        model = Settings.model_fields[section.lower()].annotation
+        field = getattr(model, "model_fields", {}).get(key.lower()) if key else None
+        if key and (field is None or not _is_complex(field.annotation)):
+            continue  # a plain value: pydantic-settings hands it on as text
+        try:
+            json.loads(value)
+        except ValueError:
+            bad.append(name)
+    if not bad:
+        return "an environment variable THREATLINE_* holding a list or mapping is not valid JSON"
+    return "; ".join(f"environment variable {name}: not valid JSON (a list or mapping must be written as JSON, "
+                     'e.g. ["a", "b"])' for name in sorted(bad))
+
+
+def _is_complex(annotation: Any) -> bool:
+    """Whether pydantic-settings reads this type from the environment as JSON (lists, mappings, models)."""
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        return any(_is_complex(arg) for arg in get_args(annotation) if arg is not type(None))
+    if (origin or annotation) in (list, dict, set, frozenset, tuple):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def format_validation_error(config_file: Path, exc: ValidationError) -> str:
     problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
-        reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        reason = "unknown key" if err["type"] == "extra_forbidden" else mask_url_passwords(err["msg"])
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        # A secret's value is never echoed, whatever its type (a numeric password is still one);
+        # a URL's password is masked.
+        hidden = err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) or _is_secret(err["loc"])
+        shown = "" if hidden else f" (got {mask_url_passwords(repr(got))})"
         problems.append(f"{key}: {reason}{shown}")
     return f"{config_file}: " + "; ".join(problems)
+
+
+_SECRET_NAME = re.compile(r"secret|passw|passphrase|api_key|token|credential", re.IGNORECASE)
+
+
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    """Whether an error location is (inside) a secret field: named like one, or typed SecretStr."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, str) and _SECRET_NAME.search(part):
+            return True
+        fields = getattr(model, "model_fields", None) or {}
+        if not isinstance(part, str) or part not in fields:
+            continue
+        annotation = fields[part].annotation
+        if "SecretStr" in repr(annotation):
+            return True
+        model = annotation if isinstance(annotation, type) else None
+    return False
+
+
+# scheme://user:password@host: the password runs to the last "@" before the path ("?" and "#"
+# included: a password typed with them unencoded must not show either).
+_URL_AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)((?:(?![A-Za-z][A-Za-z0-9+.\-]*://)[^\s/'\"])*)")
+
+
+def mask_url_passwords(text: str) -> str:
+    """Every URL in ``text`` with the password of its userinfo replaced by ``***``."""
+
+    def mask(match: re.Match[str]) -> str:
+        userinfo, at, host = match.group(2).rpartition("@")
+        if not at or ":" not in userinfo:
+            return match.group(0)
+        return f"{match.group(1)}{userinfo.split(':', 1)[0]}:***@{host}"
+
+    return _URL_AUTHORITY.sub(mask, text)
 
 
 def masked(settings: Settings) -> dict[str, Any]:
@@ -337,6 +419,8 @@ def _mask(value: Any) -> Any:
         return [_mask(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, str):  # URL-valued settings (hosts, kibana.url, …) can carry a password
+        return mask_url_passwords(value)
     return value
 
 

@@ -19,6 +19,7 @@ from pipeline.bootstrap import STAGE_NAMES, runtime
 from pipeline.config import Settings
 from pipeline.schema import SEVERITY_RANK, RawPost, Tip
 from pipeline.store import ItemQuery, StoredDoc
+from pipeline.terminal import safe_text
 
 SEVERITY_STYLE = {"P1": "bold white on red", "P2": "bold red", "P3": "yellow"}
 
@@ -154,14 +155,14 @@ def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc
     for hit in flagged[:limit]:
         threat = hit.doc["threat"]
         severity = threat["severity"]
-        # Untrusted text goes in as Text, never as markup.
+        # Untrusted text goes in as Text, never as markup, its control characters shown not obeyed.
         table.add_row(
             Text(severity, style=SEVERITY_STYLE.get(severity, "")),
             Text(threat["category"]),
-            Text(threat.get("school") or "—"),
-            Text(hit.doc["event"]["provider"]),
-            Text(_excerpt(hit.doc["message"])),
-            Text("\n".join(threat.get("explanation", [])[:3])),
+            safe_text(threat.get("school") or "—"),
+            safe_text(hit.doc["event"]["provider"]),
+            safe_text(_excerpt(hit.doc["message"])),
+            safe_text("\n".join(threat.get("explanation", [])[:3])),
         )
     console.print(table)
     if len(flagged) > limit:
@@ -171,7 +172,7 @@ def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc
         paged.add_column("to")
         paged.add_column("title")
         for page in summary.pages:
-            paged.add_row(Text(page["to"]), Text(page["title"]))
+            paged.add_row(safe_text(page["to"]), safe_text(page["title"]))
         console.print(paged)
     console.print(Text(
         f"crawled {summary.crawled} posts · {summary.tipped} tips through the tip line · classified {summary.classified} · flagged {summary.flagged} · "

@@ -4,8 +4,8 @@ would page on the district's last N days).
 
 Read from `items.scored`, which holds every post the classify stage scored, for as long as the
 bus keeps it (bus.raw_retention_days): nothing older than retention can be read, and nothing is
-copied anywhere else. The reading group never commits, so every read starts at the oldest
-message the bus still has, and reading changes nothing for the stages.
+copied anywhere else. It is read with the bus's ``scan``, without a consumer group: reading
+changes nothing for the stages, and two districts on one Kafka cluster never split a read.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from pydantic import ValidationError
 from pipeline.bus import Bus
 from pipeline.schema import ScoredItem
 
-GROUP = "retrain-district-stream"  # never commits
-BATCH = 500
-
 
 @dataclass(frozen=True)
 class DistrictStream:
@@ -33,27 +30,22 @@ class DistrictStream:
 
 
 def read_district_stream(bus: Bus, topic: str, *, days: int, max_posts: int = 50_000,
-                         now: datetime | None = None, idle_s: float = 1.0, first_wait_s: float = 15.0) -> DistrictStream:
+                         now: datetime | None = None) -> DistrictStream:
     """Posts (not tips) scored within the last ``days``, one per item id (the bus delivers at
-    least once), at most the newest ``max_posts``. The first poll waits up to ``first_wait_s``:
-    a Kafka consumer needs seconds to join its group before anything arrives."""
+    least once), at most the newest ``max_posts``."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     latest: dict[str, ScoredItem] = {}
     unreadable = 0
-    with bus.consumer(GROUP, [topic]) as consumer:
-        wait = first_wait_s
-        while batch := consumer.poll(BATCH, wait):
-            wait = idle_s
-            for message in batch:
-                try:
-                    item = ScoredItem.model_validate_json(message.value)
-                except ValidationError:
-                    unreadable += 1
-                    continue
-                scored_at = item.scored_at if item.scored_at.tzinfo else item.scored_at.replace(tzinfo=UTC)
-                if item.kind == "post" and scored_at >= cutoff:
-                    latest.pop(item.id, None)
-                    latest[item.id] = item  # re-inserted: keeps arrival order with the newest copy
+    for message in bus.scan(topic, since_ts=cutoff.timestamp()):
+        try:
+            item = ScoredItem.model_validate_json(message.value)
+        except ValidationError:
+            unreadable += 1
+            continue
+        scored_at = item.scored_at if item.scored_at.tzinfo else item.scored_at.replace(tzinfo=UTC)
+        if item.kind == "post" and scored_at >= cutoff:
+            latest.pop(item.id, None)
+            latest[item.id] = item  # re-inserted: keeps arrival order with the newest copy
     items = list(latest.values())[-max_posts:]
     return DistrictStream(days, [i.text for i in items], [i.text for i in items if i.severity == "none"], unreadable)
 

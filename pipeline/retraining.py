@@ -5,7 +5,6 @@ champion that are audited in the store and logged in models/promotions.jsonl. Th
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from pipeline.actors import cli_actor
 from pipeline.config import REPO_ROOT, Settings
 from pipeline.nlp.labels import LabeledCase, case_from_item, read_cases
 from pipeline.nlp.model_errors import ModelError
@@ -25,10 +25,6 @@ from pipeline.store.paging import every_item
 FUNCTIONAL = REPO_ROOT / "tests" / "functional" / "cases"
 ROLE = "analyst"
 PAGE = 500
-
-
-def cli_actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def models_dir(settings: Settings) -> Path:

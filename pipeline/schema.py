@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +49,15 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: int = SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        # A message from a newer producer may mean something this code would get wrong (a new
+        # severity, a renamed field): refuse it, so it goes to dlq and can be replayed after an upgrade.
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unknown schema_version {value} (this code reads {SCHEMA_VERSION})")
+        return value
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")
@@ -200,6 +209,7 @@ class ReviewEvent(_Message):
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
         "note", "reply", "purge", "export", "digest", "promote", "rollback",
         "login", "logout", "user_admin",  # the review console: sessions and user management
+        "dlq_list", "dlq_show", "dlq_replay",  # `threatline dlq` (pipeline.dead_letters)
     ]
     label: str | None = None
     reason: str | None = None

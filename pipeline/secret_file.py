@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from pipeline.private_files import private_dir
+
 
 def generated_secret(path: Path) -> str:
     """The secret in ``path``, created with 48 random bytes (base64url) if the file is missing.
@@ -15,7 +17,7 @@ def generated_secret(path: Path) -> str:
     verifies in the review server. Written aside and linked into place: two processes starting
     at once agree on one secret, and nobody reads a half-written file."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         draft = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as out:

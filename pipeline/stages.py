@@ -4,10 +4,13 @@ One runner gives every stage the same guarantees (DESIGN.md §1):
 - at-least-once: a batch's input offsets are committed only after its outputs (bus messages,
   store writes) are durable; a crash before the commit means the batch is processed again, and
   every stage is idempotent on the item id, so a replay duplicates nothing;
-- poison messages go to ``dlq`` with the reason and the original bytes; the stream goes on;
-- a store or bus that is down makes the runner back off and retry the same batch, committing
-  nothing until it succeeds;
-- a stop request (SIGTERM, Ctrl-C) lets the batch in hand finish and commit, then returns.
+- two kinds of failure. *Poison* (cannot be parsed, unknown ``schema_version``, invalid) goes to
+  ``dlq`` with the reason and the original bytes, and the stream goes on. *Transient* (bus or
+  store down or not set up, a channel failing, and in the index and alert stages any error
+  nobody foresaw) makes the runner back off and retry the same batch, committing nothing, and
+  raise an alarm after ``stuck_alarm_s``: a page that is late is better than one that is lost;
+- a stop request (SIGTERM, Ctrl-C) ends any wait at once and lets a batch in hand finish and
+  commit, then returns.
 """
 
 from __future__ import annotations
@@ -26,15 +29,24 @@ from pipeline.bus import Bus, BusError, Message, OutMessage
 from pipeline.classify import scored_items
 from pipeline.nlp.verdict import Classifier
 from pipeline.schema import RawPost, ScoredItem, Tip, item_document
-from pipeline.store import Store, StoreUnavailable
+from pipeline.stage_health import HealthFile
+from pipeline.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (StoreUnavailable, BusError)
+# StoreError covers "not set up" as well as "unavailable": both are fixed by the operator or by
+# time, never by dropping the message.
+TRANSIENT = (StoreError, BusError)
+POISON = (ValidationError, ValueError, UnicodeDecodeError)
 
 
 class Poison(Exception):
     """This message can never be processed; it belongs in the dead-letter topic."""
+
+
+class Retry(Exception):
+    """Process this batch again later: an unforeseen error where losing the message costs more
+    than waiting (the alert stage: a pager bug must not turn into a silent miss)."""
 
 
 @dataclass
@@ -65,31 +77,35 @@ class StageReport:
 
 class Stage(ABC):
     """A stage turns a batch of input messages into outputs. ``handle`` may raise a TRANSIENT
-    error (the whole batch is retried) and reports per-message failures as ``dead``."""
+    error or Retry (the whole batch is retried) and reports poison messages as ``dead``."""
 
     name: str
     inputs: tuple[str, ...]
+    # What an error nobody foresaw does to a message: "retry" the batch or "dead-letter" it.
+    unforeseen: str = "retry"
 
     @abstractmethod
     def handle(self, batch: Sequence[Message]) -> BatchOutcome: ...
 
     def each(self, batch: Sequence[Message], work: Callable[[Message], None]) -> list[tuple[Message, str]]:
-        """Run ``work`` per message; anything but a transient error dead-letters that message."""
+        """Run ``work`` per message; poison dead-letters that message, transient errors retry the batch."""
         dead = []
         for message in batch:
             try:
                 work(message)
             except TRANSIENT:
                 raise
-            except (Poison, ValidationError, ValueError) as exc:
+            except (Poison, *POISON) as exc:
                 dead.append((message, _one_line(exc)))
-            except Exception as exc:  # a bug must not stall the stream; the DLQ keeps the evidence
+            except Exception as exc:
                 log.exception("stage %s: unexpected error on %s@%s", self.name, message.topic, message.offset)
+                if self.unforeseen == "retry":
+                    raise Retry(f"{type(exc).__name__}: {_one_line(exc)}") from exc
                 dead.append((message, f"{type(exc).__name__}: {_one_line(exc)}"))
         return dead
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ").strip()
     return text[:500] or type(exc).__name__
 
@@ -97,6 +113,10 @@ def _one_line(exc: Exception) -> str:
 class ClassifyStage(Stage):
     """Scores posts (stage ``classify``) or tips (stage ``classify-tips``). Tips get a consumer of
     their own so a tip never waits behind a backlog of crawled posts."""
+
+    # A classifier bug on one odd post must not stall every tip behind it: that post goes to
+    # dlq (logged at ERROR, replayable once fixed) and the stream goes on.
+    unforeseen = "dead-letter"
 
     def __init__(self, classifier: Classifier, topic: Callable[[str], str], *, tips: bool = False):
         self.classifier = classifier
@@ -152,8 +172,12 @@ class AlertStage(Stage):
         outcome = BatchOutcome()
 
         def work(message: Message) -> None:
-            for alert in self.pager.page(ScoredItem.from_bytes(message.value)):
-                outcome.written += 1
+            item = ScoredItem.from_bytes(message.value)
+            outcome.written += len(self.pager.page(item))
+            # Every alert of the item as it stands, not only the ones sent just now: a replay
+            # after a crash re-publishes what the crash kept off the topic (at-least-once, keyed
+            # by alert id so a reader drops the repeat).
+            for alert in self.pager.alerts_of(item):
                 outcome.out.append(OutMessage(self.topic("alerts"), alert.id, alert.to_bytes()))
 
         outcome.dead = self.each(batch, work)
@@ -161,8 +185,9 @@ class AlertStage(Stage):
 
 
 class StageRunner:
-    """Drives one stage against the bus as a bounded consumer: until idle, the time budget, or a
-    stop request. ``threatline run`` and the Prefect flows re-run it continuously."""
+    """Drives one stage against the bus: as a long-lived consumer (``threatline run``,
+    ``threatline stage --forever``), or bounded (until idle with no lag left, the time budget, or
+    a stop request) for tests and one-off catch-ups."""
 
     def __init__(
         self,
@@ -177,6 +202,8 @@ class StageRunner:
         time_budget_s: float | None = 300.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        stuck_alarm_s: float = 120.0,
+        health: HealthFile | None = None,
         stop: threading.Event | None = None,
     ):
         self.stage = stage
@@ -189,49 +216,100 @@ class StageRunner:
         self.time_budget_s = time_budget_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.stuck_alarm_s = stuck_alarm_s
+        self.health = health
         self.stop = stop or threading.Event()
 
     def run(self) -> StageReport:
         report = StageReport(self.stage.name)
-        started = time.monotonic()
-        idle = 0
-        with self.bus.consumer(self.group, self.stage.inputs) as consumer:
-            while not self.stop.is_set():
-                if self.time_budget_s is not None and time.monotonic() - started >= self.time_budget_s:
-                    report.stopped_by = "time budget"
-                    break
-                batch = consumer.poll(self.batch_size, self.poll_timeout_s)
-                if not batch:
-                    idle += 1
-                    if self.idle_polls_before_exit is not None and idle >= self.idle_polls_before_exit:
-                        report.stopped_by = "idle"
-                        break
-                    continue
-                idle = 0
-                outcome = self._process_until_durable(batch, report)
-                if outcome is None:  # stopped while waiting for a dependency: commit nothing
-                    break
-                consumer.commit()
-                report.add(batch, outcome)
+        try:
+            consumer = self._until_done(lambda: self.bus.consumer(self.group, self.stage.inputs, self.stop), report)
+            if consumer is not None:
+                with consumer:
+                    self._consume(consumer, report)
+        finally:
             report.stopped_by = report.stopped_by or "stop requested"
+            self._beat("stopped", report)
         log.info("stage %s: %s", self.stage.name, report)
         return report
 
-    def _process_until_durable(self, batch: Sequence[Message], report: StageReport) -> BatchOutcome | None:
+    def _consume(self, consumer, report: StageReport) -> None:
+        started = time.monotonic()
+        idle = 0
+
+        def commit() -> bool:
+            consumer.commit()
+            return True
+
+        while not self.stop.is_set():
+            if self.time_budget_s is not None and time.monotonic() - started >= self.time_budget_s:
+                report.stopped_by = "time budget"
+                return
+            batch = self._until_done(lambda: consumer.poll(self.batch_size, self.poll_timeout_s), report)
+            if batch is None:
+                return
+            self._beat("running", report)
+            if not batch:
+                idle += 1
+                if self.idle_polls_before_exit is not None and idle >= self.idle_polls_before_exit:
+                    if self._nothing_left():
+                        report.stopped_by = "idle"
+                        return
+                    idle = 0  # another member's partitions are on their way to us: wait for them
+                continue
+            idle = 0
+            outcome = self._until_done(lambda: self._process(batch), report)
+            if outcome is None or self._until_done(commit, report) is None:
+                return  # stopped while a dependency was down: what is not committed comes again
+            report.add(batch, outcome)
+
+    def _nothing_left(self) -> bool:
+        try:
+            return self.bus.lag(self.group, self.stage.inputs) == 0
+        except BusError:
+            return False
+
+    def _process(self, batch: Sequence[Message]) -> BatchOutcome:
+        outcome = self.stage.handle(batch)
+        messages = [*outcome.out, *(self._dead_letter(m, why) for m, why in outcome.dead)]
+        if messages:
+            self.bus.publish(messages)
+        return outcome
+
+    def _until_done(self, step: Callable[[], object], report: StageReport):
+        """``step()``, retried with backoff while it fails transiently; None if stopped meanwhile."""
         delay = self.backoff_initial_s
+        first_failure = None
+        alarmed_at = None
         while True:
             try:
-                outcome = self.stage.handle(batch)
-                messages = [*outcome.out, *(self._dead_letter(m, why) for m, why in outcome.dead)]
-                if messages:
-                    self.bus.publish(messages)
-                return outcome
-            except TRANSIENT as exc:
+                result = step()
+                if first_failure is not None:
+                    log.warning("stage %s: recovered after %.0fs of retries", self.stage.name,
+                                time.monotonic() - first_failure)
+                return result
+            except (*TRANSIENT, Retry) as exc:
+                now = time.monotonic()
+                first_failure = first_failure or now
                 report.retries += 1
-                log.warning("stage %s: %s; retrying in %.1fs (nothing committed)", self.stage.name, _one_line(exc), delay)
+                reason = _one_line(exc)
+                self._beat("retrying", report, reason=reason)
+                if now - first_failure >= self.stuck_alarm_s and (alarmed_at is None or now - alarmed_at >= self.stuck_alarm_s):
+                    alarmed_at = now
+                    log.error("stage %s: stuck for %.0fs, still retrying (nothing committed, nothing lost): %s",
+                              self.stage.name, now - first_failure, reason)
+                else:
+                    log.warning("stage %s: %s; retrying in %.1fs (nothing committed)", self.stage.name, reason, delay)
                 if self.stop.wait(delay):
                     return None
                 delay = min(delay * 2, self.backoff_max_s)
+
+    def _beat(self, state: str, report: StageReport, *, reason: str = "") -> None:
+        if self.health is not None:
+            try:
+                self.health.update(state, reason=reason, consumed=report.consumed, dead_lettered=report.dead_lettered)
+            except OSError as exc:  # health is for operators; it must never stop the stream
+                log.debug("stage %s: health file not written: %s", self.stage.name, exc)
 
     def _dead_letter(self, message: Message, reason: str) -> OutMessage:
         log.warning("stage %s: %s@%s to dlq: %s", self.stage.name, message.topic, message.offset, reason)

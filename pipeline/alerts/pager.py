@@ -106,6 +106,10 @@ class Pager:
             sent.append(self._send(stored, fresh_round=True))
         return sent
 
+    def alerts_of(self, item: ScoredItem) -> list[Alert]:
+        """The item's alerts as stored now, whatever their status."""
+        return [alert_from_document(doc.doc) for doc in self.store.search_alerts(item_id=item.id)]
+
     def _open_alert_to_merge_into(self, alert: Alert) -> Alert | None:
         if not alert.dedup_key:
             return None
@@ -196,12 +200,21 @@ class Pager:
     # --- escalation -----------------------------------------------------------------------------
 
     def sweep(self) -> SweepReport:
-        """Move every unacknowledged page whose time is up to the next person; retry the unreached."""
+        """Move every unacknowledged page whose time is up to the next person; retry the unreached;
+        send a page still ``pending`` long after it was raised (its alert stage died mid-send)."""
         report = SweepReport()
         now = self.clock()
-        for doc in self.store.search_alerts(status=list(OPEN_ALERT_STATUSES), size=OPEN_ALERTS_SCAN):
+        stuck_before = now - self.policy.unreached_retry
+        for doc in self.store.search_alerts(status=["pending", *OPEN_ALERT_STATUSES], size=OPEN_ALERTS_SCAN):
             alert = alert_from_document(doc.doc)
             report.checked += 1
+            if alert.status == "pending":
+                if alert.created_at <= stuck_before:
+                    log.warning("alert %s was still pending %s after it was raised; sending it now",
+                                alert.id, now - alert.created_at)
+                    self._send(alert, fresh_round=True)
+                    report.retried.append(alert.id)
+                continue
             if alert.escalate_at is None or alert.escalate_at > now:
                 continue
             if alert.status == "failed":

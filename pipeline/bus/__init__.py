@@ -6,12 +6,16 @@ Contract (both adapters, tests/contract/test_bus_contract.py):
   group's position, ``commit`` makes everything polled so far permanent for the group.
 - A consumer that stops without committing leaves its messages to be delivered again
   (at-least-once), so processing must be idempotent on ``key`` (the item id).
+- ``scan`` reads what a topic retains now, from its start, without a consumer group: it moves no
+  group's offsets and creates no group (``threatline dlq`` reads the dead letters this way).
+- A message read back carries ``timestamp``: when it was published (epoch seconds).
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 # Every topic carries a post's or tip's words (the text itself, scored and flagged items, alert
@@ -39,6 +43,8 @@ class Message:
     key: str | None
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    # When it was published, in epoch seconds (Kafka: the record's timestamp); None if unknown.
+    timestamp: float | None = None
 
 
 class Consumer(ABC):
@@ -70,11 +76,21 @@ class Bus(ABC):
         """Write messages durably; raise BusError if that cannot be confirmed."""
 
     @abstractmethod
-    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+    def consumer(self, group: str, topics: Sequence[str], stop: threading.Event | None = None) -> Consumer:
+        """A consumer in ``group``; a set ``stop`` event ends any wait inside ``poll`` early
+        (a Kafka group join can take tens of seconds)."""
 
     @abstractmethod
     def lag(self, group: str, topics: Sequence[str]) -> int:
         """Messages not yet committed by ``group`` on ``topics``."""
+
+    @abstractmethod
+    def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:
+        """``topic``'s retained messages from its start up to its end as of the call, in offset
+        order per partition, without a consumer group (no offsets read, moved or created).
+        ``since_ts`` (epoch seconds, inclusive) skips older messages, ``limit`` stops after that
+        many. A topic that does not exist yields nothing; messages published after the call are
+        not included."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY)
 # How often an idle poll looks for new messages: short enough for a responsive pipeline, long
 # enough that an idle worker costs next to nothing.
 _POLL_INTERVAL_S = 0.02
+# Rows per query of a scan.
+_SCAN_PAGE = 500
 
 
 class EmbeddedBus(Bus):
@@ -119,7 +121,8 @@ class EmbeddedBus(Bus):
             db.executemany("INSERT INTO messages (topic, key, value, headers, ts) VALUES (?, ?, ?, ?, ?)", rows)
             db.executemany("INSERT OR IGNORE INTO topics (name) VALUES (?)", {(m.topic,) for m in messages})
 
-    def consumer(self, group: str, topics: Sequence[str]) -> EmbeddedConsumer:
+    def consumer(self, group: str, topics: Sequence[str], stop: threading.Event | None = None) -> EmbeddedConsumer:
+        # ``stop`` is for the port's sake: a poll here never waits longer than its timeout.
         return EmbeddedConsumer(self, group, topics)
 
     def lag(self, group: str, topics: Sequence[str]) -> int:
@@ -129,6 +132,27 @@ class EmbeddedBus(Bus):
                 total += db.execute("SELECT count(*) FROM messages WHERE topic = ? AND seq > ?",
                                     (topic, position)).fetchone()[0]
             return total
+
+    def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:
+        # The end is fixed first; then pages by seq, so no lock or snapshot is held between pages.
+        with self._read() as db:
+            end = db.execute("SELECT coalesce(max(seq), 0) FROM messages WHERE topic = ?", (topic,)).fetchone()[0]
+        since = "" if since_ts is None else " AND ts >= ?"
+        position, left = 0, limit
+        while left is None or left > 0:
+            page = _SCAN_PAGE if left is None else min(_SCAN_PAGE, left)
+            with self._read() as db:
+                rows = db.execute(
+                    f"SELECT seq, key, value, headers, ts FROM messages WHERE topic = ? AND seq > ? AND seq <= ?"
+                    f"{since} ORDER BY seq LIMIT ?",
+                    (topic, position, end, *(() if since_ts is None else (since_ts,)), page)).fetchall()
+            if not rows:
+                return
+            for seq, key, value, headers, ts in rows:
+                yield Message(topic, 0, seq, key, bytes(value), json.loads(headers), ts)
+            position = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
 
     def close(self) -> None:
         with self._lock:
@@ -181,7 +205,7 @@ class EmbeddedBus(Bus):
             return []
         # One indexed range per topic, merged by seq.
         ranges = " UNION ALL ".join(
-            "SELECT * FROM (SELECT seq, topic, key, value, headers FROM messages "
+            "SELECT * FROM (SELECT seq, topic, key, value, headers, ts FROM messages "
             "WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?)" for _ in positions
         )
         params: list[object] = []
@@ -189,8 +213,8 @@ class EmbeddedBus(Bus):
             params += [topic, position, limit]
         with self._read() as db:
             rows = db.execute(f"{ranges} ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
-        return [Message(topic, 0, seq, key, bytes(value), json.loads(headers))
-                for seq, topic, key, value, headers in rows]
+        return [Message(topic, 0, seq, key, bytes(value), json.loads(headers), ts)
+                for seq, topic, key, value, headers, ts in rows]
 
     def store_positions(self, group: str, positions: dict[str, int]) -> None:
         with self._write() as db:

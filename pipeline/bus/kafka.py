@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -270,10 +270,10 @@ class KafkaBus(Bus):
             self._drop_producer()
             raise self.failure(f"publishing {len(messages)} messages", exc) from None
 
-    def consumer(self, group: str, topics: Sequence[str]) -> KafkaBusConsumer:
+    def consumer(self, group: str, topics: Sequence[str], stop: threading.Event | None = None) -> KafkaBusConsumer:
         if not topics:
             raise BusError(f"consumer for group {group!r}: no topics given")
-        return KafkaBusConsumer(self, group, list(dict.fromkeys(topics)))
+        return KafkaBusConsumer(self, group, list(dict.fromkeys(topics)), stop)
 
     def lag(self, group: str, topics: Sequence[str]) -> int:
         admin = self._get_admin()
@@ -289,6 +289,73 @@ class KafkaBus(Bus):
         starts = {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
         ends = self._high_watermarks(partitions, starts)
         return sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
+
+    def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:
+        """A consumer without a group (nothing joined, committed or created) assigned every
+        partition, from each one's log start to its end offset as the scan began."""
+        if limit is not None and limit <= 0:
+            return
+        admin = self._get_admin()
+        try:
+            described = admin.describe_topics([topic])
+        except KafkaError as exc:
+            raise self.failure(f"describing topic {topic!r}", exc) from None
+        partitions = sorted((TopicPartition(t["name"], p["partition_index"])
+                             for t in described if t["error_code"] == 0 for p in t["partitions"]),
+                            key=lambda tp: tp.partition)
+        if not partitions:
+            return  # no such topic
+        starts: dict[TopicPartition, int] = {}
+        ends = self._high_watermarks(partitions, starts)
+        pending = [tp for tp in partitions if ends[tp] > starts[tp]]
+        if not pending:
+            return
+        # "earliest": should retention move a log start past ours meanwhile, go on from the new one.
+        reader = self.connect(KafkaConsumer, "topic reader", group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="earliest", fetch_max_wait_ms=100)
+        left = limit
+        try:
+            try:
+                reader.assign(pending)
+                for tp in pending:
+                    reader.seek(tp, starts[tp])
+            except KafkaError as exc:
+                raise self.failure(f"reading topic {topic!r}", exc) from None
+            quiet_until = time.monotonic() + self.request_timeout_ms / 1000
+            while pending:
+                try:
+                    records = reader.poll(timeout_ms=200, max_records=500)
+                    # Each partition on its own from its log start: per-partition offset order.
+                    batches = sorted(records.items(), key=lambda item: item[0].partition)
+                except KafkaError as exc:
+                    raise self.failure(f"reading topic {topic!r}", exc) from None
+                if records:
+                    quiet_until = time.monotonic() + self.request_timeout_ms / 1000
+                for tp, batch in batches:
+                    for record in batch:
+                        if record.offset >= ends[tp]:
+                            break
+                        message = _message(record)
+                        if since_ts is not None and (message.timestamp is None or message.timestamp < since_ts):
+                            continue
+                        yield message
+                        if left is not None:
+                            left -= 1
+                            if left <= 0:
+                                return
+                try:
+                    positions = {tp: reader.position(tp) for tp in pending}
+                except KafkaError as exc:
+                    raise self.failure(f"reading topic {topic!r}", exc) from None
+                for tp in [tp for tp in pending if positions[tp] >= ends[tp]]:
+                    pending.remove(tp)
+                    reader.pause(tp)
+                if pending and time.monotonic() > quiet_until:
+                    raise BusError(f"Kafka at {self.bootstrap_servers}: reading topic {topic!r} stalled at "
+                                   + ", ".join(f"partition {tp.partition} offset {positions[tp]} of {ends[tp]}"
+                                               for tp in pending))
+        finally:
+            reader.close(autocommit=False)
 
     def _high_watermarks(self, partitions: list[TopicPartition], starts: dict[TopicPartition, int]) -> dict:
         """Each partition's end offset as a Fetch response reports it; fills ``starts`` with the
@@ -351,10 +418,11 @@ class _JoinListener(ConsumerRebalanceListener):
 
 
 class KafkaBusConsumer(Consumer):
-    def __init__(self, bus: KafkaBus, group: str, topics: list[str]):
+    def __init__(self, bus: KafkaBus, group: str, topics: list[str], stop: threading.Event | None = None):
         self.bus = bus
         self.group = group
         self.topics = topics
+        self._stop = stop or threading.Event()
         self._listener = _JoinListener()
         # A join waits for every member's rejoin, bounded by the rebalance (= max poll) timeout.
         self._join_timeout_s = (bus.max_poll_interval_ms + bus.session_timeout_ms + bus.request_timeout_ms) / 1000
@@ -378,9 +446,10 @@ class KafkaBusConsumer(Consumer):
             # "Nothing arrived" is only true once the group has handed us our partitions; before
             # that an empty answer would make a bounded stage stop as idle with work waiting.
             if not self._listener.joined.is_set():
+                # A stop request ends the wait at once: a join can take tens of seconds.
                 batch = self._poll_until(time.monotonic() + self._join_timeout_s, max_records,
-                                         until=self._listener.joined.is_set)
-                if batch:
+                                         until=lambda: self._listener.joined.is_set() or self._stop.is_set())
+                if batch or self._stop.is_set():
                     return batch
                 if not self._listener.joined.is_set():
                     raise BusError(f"Kafka at {self.bus.bootstrap_servers}: group {self.group!r} "
@@ -421,6 +490,8 @@ def _message(record) -> Message:
         key=record.key.decode("utf-8", errors="replace") if record.key is not None else None,
         value=record.value if record.value is not None else b"",
         headers={name: (value or b"").decode("utf-8", errors="replace") for name, value in (record.headers or [])},
+        # Milliseconds (the producer's create time unless the topic says log-append time); -1: none.
+        timestamp=record.timestamp / 1000 if record.timestamp is not None and record.timestamp >= 0 else None,
     )
 
 

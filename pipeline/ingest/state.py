@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pipeline.private_files import private_dir
 from pipeline.sqlite_wal import open_shared_wal
 
 # Long enough to cover any page a source still serves; short enough that the set stays small.
@@ -29,7 +30,7 @@ CLAIM_LEASE_S = 300.0
 
 def ingest_dir(data_dir: Path) -> Path:
     path = Path(data_dir) / "ingest"
-    (path / "state").mkdir(parents=True, exist_ok=True)
+    private_dir(path / "state")
     return path
 
 

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.bootstrap import Runtime
+from pipeline.private_files import private_dir
 from pipeline.tipline import pages
 from pipeline.tipline.body import form_body, json_body
 from pipeline.tipline.clients import ClientAddress
@@ -39,7 +40,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
     settings, cfg = rt.settings, rt.settings.tipline
     owns_threads = threads is None
     if threads is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         threads = SqliteThreadStore(settings.data_dir / cfg.threads_file)
     schools = Schools.from_file(settings.config_path(settings.classify.schools_file))
     service = TipService(rt.bus, threads, settings.topic("tips.raw"), schools)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -59,6 +60,11 @@ async def json_body(request: Request, limit: int) -> object:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError):
         raise InputError(400, "The request body is not valid JSON.") from None
+    except ValueError:
+        # An integer longer than Python's int-string conversion limit (4,300 digits) is valid
+        # JSON but raises a plain ValueError from int(); no field of a tip holds such a number.
+        raise InputError(400, "The request body holds a number too long to read "
+                              f"(more than {sys.get_int_max_str_digits()} digits).") from None
 
 
 async def form_body(request: Request, limit: int) -> dict[str, str]:

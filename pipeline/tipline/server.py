@@ -51,6 +51,9 @@ def in_background(app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: 
     For `threatline run`, the demo, benchmarks and tests; signals stay with the main thread.
     ``name`` says which app in errors."""
     sock = socket.socket()
+    # A restart rebinds at once: without this, connections of the process that just stopped
+    # (TIME_WAIT) keep the port "in use" for a minute. Linux still refuses a second listener.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -77,7 +80,7 @@ def in_background(app, host: str = "127.0.0.1", port: int = 0, start_timeout_s: 
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Serve until SIGTERM/Ctrl-C; host and port default to ``settings.tipline``."""
     with runtime(settings) as rt:
-        rt.bus.setup([settings.topic("tips.raw")])
+        rt.setup()  # every topic and table the pipeline behind the tip line needs to page
         server = uvicorn_server(create_app(rt), host=host or settings.tipline.host,
                                 port=port or settings.tipline.port)
         server.run()

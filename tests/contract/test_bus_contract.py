@@ -199,6 +199,95 @@ def test_publish_returns_only_once_another_process_can_read_it(bus_factory):
         assert sorted(m.value for m in drain(consumer, len(sent))) == sorted(m.value for m in sent)
 
 
+# --- scan: reading a topic without a consumer group ----------------------------------------------
+
+
+def test_scan_reads_everything_retained_from_the_start_without_touching_any_group(bus_factory):
+    bus = bus_factory()
+    topic, other, group = unique_topic("dlq"), unique_topic(), unique_group()
+    bus.setup([topic, other])
+    before = time.time()
+    sent = numbered(topic, keys=6, per_key=5) + [
+        OutMessage(topic, "bin", bytes(range(256)), {"dlq.reason": "bad json ✓", "dlq.offset": "17"})]
+    bus.publish(sent)
+    bus.publish(numbered(other, keys=2, per_key=2))
+    after = time.time()
+    with bus.consumer(group, [topic]) as consumer:
+        assert len(drain(consumer, 10, max_records=10)) == 10
+        consumer.commit()
+    lag = bus.lag(group, [topic])
+
+    for reader in (bus, bus_factory()):  # twice, the second from another process: a scan moves nothing
+        got = list(reader.scan(topic))
+        assert sorted((m.key, m.value) for m in got) == sorted((m.key, m.value) for m in sent)
+        assert all(m.topic == topic for m in got)
+        assert len({(m.partition, m.offset) for m in got}) == len(got)
+        for partition in {m.partition for m in got}:
+            offsets = [m.offset for m in got if m.partition == partition]
+            assert offsets == sorted(offsets)
+        per_key = defaultdict(list)
+        for m in got:
+            if m.key != "bin":
+                per_key[m.key].append(payload(m)["n"])
+        assert all(ns == list(range(5)) for ns in per_key.values()) and len(per_key) == 6
+        [binary] = [m for m in got if m.key == "bin"]
+        assert binary.headers == {"dlq.reason": "bad json ✓", "dlq.offset": "17"}
+        assert all(before - 1 <= m.timestamp <= after + 1 for m in got)
+    assert bus.lag(group, [topic]) == lag  # the group's committed offsets are where they were
+    with bus.consumer(group, [topic]) as consumer:  # and it resumes where it committed
+        assert len(drain(consumer, len(sent) - 10)) == len(sent) - 10
+        assert consumer.poll(100, 0.5) == []
+
+
+def test_scan_since_and_limit(bus_factory):
+    bus = bus_factory()
+    topic = unique_topic()
+    bus.setup([topic])
+    old = numbered(topic, keys=3, per_key=2, tag="old")
+    bus.publish(old)
+    time.sleep(0.05)
+    between = time.time()
+    time.sleep(0.05)
+    new = numbered(topic, keys=2, per_key=2, tag="new")
+    bus.publish(new)
+
+    recent = list(bus.scan(topic, since_ts=between))
+    assert sorted(m.value for m in recent) == sorted(m.value for m in new)
+    assert all(m.timestamp >= between for m in recent)
+    assert list(bus.scan(topic, since_ts=time.time() + 60)) == []
+    some = list(bus.scan(topic, limit=3))
+    assert len(some) == 3 and {m.value for m in some} <= {m.value for m in old + new}
+    assert [m.value for m in bus.scan(topic, since_ts=between, limit=1)][0] in {m.value for m in new}
+    assert list(bus.scan(topic, limit=0)) == []
+
+
+def test_scan_stops_at_the_end_the_topic_had_when_it_began(bus_factory):
+    bus = bus_factory()
+    topic, empty = unique_topic(), unique_topic()
+    bus.setup([topic, empty])
+    sent = numbered(topic, keys=4, per_key=3, tag="first")
+    bus.publish(sent)
+    scan = bus.scan(topic)
+    first = next(scan)
+    bus.publish(numbered(topic, keys=4, per_key=1, tag="later"))
+    got = [first, *scan]
+    assert sorted(m.value for m in got) == sorted(m.value for m in sent)
+    assert list(bus.scan(empty)) == []
+    assert list(bus.scan(unique_topic("never-created"))) == []
+
+
+def test_messages_polled_by_a_group_carry_their_publish_time(bus_factory):
+    bus = bus_factory()
+    topic = unique_topic()
+    bus.setup([topic])
+    before = time.time()
+    bus.publish(numbered(topic, keys=2, per_key=2))
+    after = time.time()
+    with bus.consumer(unique_group(), [topic]) as consumer:
+        got = drain(consumer, 4)
+    assert len(got) == 4 and all(before - 1 <= m.timestamp <= after + 1 for m in got)
+
+
 # --- waiting and threads ------------------------------------------------------------------------
 
 
@@ -370,6 +459,21 @@ def test_kafka_setup_creates_partitions_and_keeps_each_key_on_one(kafka_bootstra
 
 
 @pytest.mark.kafka
+def test_kafka_a_stop_request_ends_a_group_join_at_once(kafka_bootstrap):
+    """SIGTERM must stop a stage at any point: a join on Tansu takes seconds, up to the rebalance
+    timeout when a member is slow to leave."""
+    topic = unique_topic()
+    stop = threading.Event()
+    with KafkaBus(kafka_bootstrap, max_poll_interval_ms=60_000, session_timeout_ms=30_000) as bus:
+        bus.setup([topic])
+        with bus.consumer(unique_group(), [topic], stop) as consumer:
+            threading.Timer(0.3, stop.set).start()
+            started = time.monotonic()
+            assert consumer.poll(10, 1.0) == []
+            assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.kafka
 def test_kafka_unreachable_broker_is_a_quick_one_line_bus_error(caplog):
     caplog.set_level(logging.DEBUG)
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
@@ -396,6 +500,21 @@ def test_kafka_unreachable_broker_is_a_quick_one_line_bus_error(caplog):
     bus.close()
     assert secret not in caplog.text
     assert secret not in repr(bus)
+
+
+@pytest.mark.kafka
+def test_kafka_scan_joins_no_consumer_group(kafka_bootstrap):
+    topic = unique_topic("dlq")
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    with KafkaBus(kafka_bootstrap, partitions=3, max_poll_interval_ms=5_000, session_timeout_ms=3_000) as bus:
+        bus.setup([topic])
+        bus.publish(numbered(topic, keys=9, per_key=2))
+        try:
+            groups = {g["group_id"] for g in admin.list_groups()}
+            assert len(list(bus.scan(topic))) == 18
+            assert {g["group_id"] for g in admin.list_groups()} == groups
+        finally:
+            admin.close()
 
 
 def retention_configs(bootstrap: str, topics: list[str]) -> dict[str, tuple]:

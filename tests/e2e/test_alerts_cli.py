@@ -90,3 +90,28 @@ def test_unknown_alert_is_one_line_exit_1(settings):
     for args in (("show", "nope"), ("ack", "nope", "--by", "x")):
         result = invoke("alerts", *args)
         assert result.exit_code == 1 and "no alert nope" in result.output
+
+
+HOSTILE = "gun at lincoln\x1b[2J\x1b]0;pwned\x07 tomorrow\r\x9b31m\x00 ok"
+
+
+def test_show_and_list_neutralise_terminal_escapes_from_tip_text(settings, tmp_path, monkeypatch):
+    # A tip's words reach the officer's terminal: ESC [2J would clear the screen, ESC ]0;…BEL
+    # retitle the window, U+009B is a one-character CSI. They must be shown, never obeyed.
+    with webhook_server() as (address, _recorder):
+        monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
+        s = load_settings(DEFAULT_CONFIG)
+        flagged = ScoredItem(id="item-esc", kind="tip", text=HOSTILE, source="tipline", threat_score=0.97,
+                             self_harm_score=0, severity="P1", category="violence", school=LINCOLN,
+                             school_relevance=1, model_version="test", explanation=["threat cue: gun\x1b[5m"])
+        with runtime(s) as rt:
+            rt.setup()
+            rt.store.index_items([item_document(flagged)])
+            [alert] = build_pager(s, rt.store).page(flagged)
+        shown = invoke("alerts", "show", alert.id)
+        listed = invoke("alerts", "list")
+    for result in (shown, listed):
+        assert result.exit_code == 0, result.output
+        assert not any(c in result.output for c in "\x1b\x07\x9b\x00\r"), repr(result.output)
+    # Shown as visible escapes, nothing dropped: the officer can still read what was sent.
+    assert "gun at lincoln\\x1b[2J\\x1b]0;pwned\\x07 tomorrow\\x0d\\x9b31m\\x00 ok" in shown.output

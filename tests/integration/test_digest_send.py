@@ -421,15 +421,9 @@ def prefect_env(settings, tmp_path, roster) -> dict[str, str]:
 
 _DEPLOYMENTS = r"""
 import json, sys
-from contextlib import nullcontext
-import prefect
 import flows.deployments as d
 from pipeline.config import load_settings
-served = []
-d.prefect_api = lambda s: nullcontext()
-d.tipline_in_background = lambda s: nullcontext()
-prefect.serve = lambda *deployments, **kw: served.extend(deployments)
-d.serve_all(load_settings(sys.argv[1]))
+served = d.served_deployments(load_settings(sys.argv[1]))
 [digest] = [x for x in served if x.flow_name == "daily-digest"]
 print(json.dumps({"names": [x.name for x in served],
                   "schedules": [s.schedule.model_dump(mode="json") for s in digest.schedules],

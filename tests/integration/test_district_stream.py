@@ -7,7 +7,7 @@ from fixtures_kafka import unique_topic
 
 from pipeline.bus import OutMessage
 from pipeline.bus.embedded import EmbeddedBus
-from pipeline.district_stream import GROUP, background_sample, read_district_stream
+from pipeline.district_stream import background_sample, read_district_stream
 from pipeline.nlp.retrain import district_rows
 from pipeline.schema import ScoredItem
 
@@ -25,18 +25,18 @@ def publish(bus, items, raw=(), topic="items.scored"):
 
 
 def test_reads_the_windows_posts_once_each_and_never_moves_a_group(bus_factory):
-    """On the embedded bus and on Kafka (Tansu): the reader's group never commits."""
+    """On the embedded bus and on Kafka (Tansu): reading uses no consumer group at all."""
     bus, topic = bus_factory(), unique_topic("items.scored")
     bus.setup([topic])
     publish(bus, [scored("a", "go cougars"), scored("b", "gonna shoot up the gym friday", severity="P1"),
                   scored("t", "a tip about a fight", kind="tip"), scored("old", "last month's post", age_days=20),
                   scored("a", "go cougars")], raw=[b"not json"], topic=topic)
-    stream = read_district_stream(bus, topic, days=14, now=NOW, idle_s=0.5, first_wait_s=15)
+    stream = read_district_stream(bus, topic, days=14, now=NOW)
     assert sorted(stream.posts) == ["go cougars", "gonna shoot up the gym friday"]  # one copy per item id
     assert stream.unflagged == ["go cougars"]  # the flagged post trains nothing; tips and old posts are left out
     assert stream.unreadable == 1
-    assert bus.lag(GROUP, [topic]) == 6  # nothing committed: the next read starts at the oldest again
-    again = read_district_stream(bus_factory(), topic, days=14, now=NOW, idle_s=0.5, first_wait_s=15)
+    assert bus.lag("threatline-classify", [topic]) == 6  # no group moved
+    again = read_district_stream(bus_factory(), topic, days=14, now=NOW)
     assert sorted(again.posts) == sorted(stream.posts)
 
 
@@ -44,7 +44,7 @@ def test_the_newest_posts_are_kept_when_there_are_too_many(tmp_path):
     bus = EmbeddedBus(tmp_path / "bus.sqlite3")
     bus.setup(["items.scored"])
     publish(bus, [scored(f"p{i}", f"post {i}") for i in range(10)])
-    assert read_district_stream(bus, "items.scored", days=14, max_posts=3, now=NOW, idle_s=0.05, first_wait_s=0.05).posts == [
+    assert read_district_stream(bus, "items.scored", days=14, max_posts=3, now=NOW).posts == [
         "post 7", "post 8", "post 9"]
     bus.close()
 

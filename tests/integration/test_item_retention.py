@@ -582,17 +582,9 @@ def prefect_env(settings, tmp_path) -> dict[str, str]:
 
 _DEPLOYMENTS = r"""
 import json, sys
-from contextlib import nullcontext
-import prefect
 import flows.deployments as d
 from pipeline.config import load_settings
-settings = load_settings(sys.argv[1])
-served = []
-d.prefect_api = lambda s: nullcontext()
-d.tipline_in_background = lambda s: nullcontext()
-d.review_in_background = lambda s: nullcontext()
-prefect.serve = lambda *deployments, **kw: served.extend(deployments)
-d.serve_all(settings)
+served = d.served_deployments(load_settings(sys.argv[1]))
 [purge] = [x for x in served if x.flow_name == "purge-expired"]
 print(json.dumps({"names": [x.name for x in served],
                   "schedules": [s.schedule.model_dump(mode="json") for s in purge.schedules],
@@ -608,7 +600,7 @@ def test_serve_all_serves_a_daily_purge_deployment(settings, tmp_path):
                           env=prefect_env(settings, tmp_path), capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "purge-expired-daily" in seen["names"] and "classify-consumer" in seen["names"]
+    assert "purge-expired-daily" in seen["names"] and "stage-health" in seen["names"]
     assert seen["schedules"] == [{"cron": "15 3 * * *", "timezone": settings.general.timezone, "day_or": True}]
     assert (seen["limit"], seen["strategy"]) == (1, "CANCEL_NEW")
     assert seen["parameters"] == {"config_path": str(DEFAULT_CONFIG), "dry_run": False}

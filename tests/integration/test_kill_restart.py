@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.schema import RawPost
 from pipeline.store import ItemQuery
 from rosters import webhook_roster
+from waiting import wait_for
 from webhook_server import webhook_server
 
 pytestmark = pytest.mark.slow
@@ -33,15 +33,6 @@ N_POSTS = 1500
 def stage_process(name, env, forever):
     args = [THREATLINE, "--config", str(DEFAULT_CONFIG), "stage", name] + (["--forever"] if forever else [])
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])

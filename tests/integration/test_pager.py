@@ -328,3 +328,25 @@ def test_the_audit_record_is_written_even_when_a_first_attempt_failed_after_the_
     [audit] = store.audit_for(flagged.id)
     assert (audit["user"]["name"], audit["user"]["roles"]) == ("patel", ["sro"])
     assert pager.acknowledge(alert.id, "patel", via="link").already and len(store.audit_for(flagged.id)) == 1
+
+
+def test_an_alert_left_pending_by_a_crashed_stage_is_sent_by_the_sweep(make_pager, mail_and_hooks):
+    """The alert stage created the alert record and died before it sent anything; if its input
+    was committed meanwhile (it never should be), nothing would ever send it: the sweep does."""
+    from pipeline.alerts.messages import excerpt
+    from pipeline.schema import Alert, alert_document
+
+    build, store, clock = make_pager
+    _, mailbox, _, _ = mail_and_hooks
+    stranded = item(40)
+    alert = Alert(item_id=stranded.id, role="sro", severity="P1", category="violence", school=LINCOLN,
+                  excerpt=excerpt(stranded.text), explanation=stranded.explanation, page=True, created_at=clock())
+    store.create_alert(alert.id, alert_document(alert))
+    pager = build()
+
+    assert pager.sweep().retried == []  # not yet: its stage may still be sending it
+    clock.advance(61)
+    assert pager.sweep().retried == [alert.id]
+    assert "bringing a gun" in only(mailbox.to("reyes@example.org"))
+    assert store.get_alert(alert.id).doc["status"] == "sent"
+    assert pager.sweep().retried == []  # sent once, not again

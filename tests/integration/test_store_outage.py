@@ -1,5 +1,6 @@
-"""The store goes away mid-stream: the index stage backs off, commits nothing, and catches up when
-the store returns. Real outage: the network path to a real osmem server is cut and restored."""
+"""The store goes away mid-stream for a minute: the index stage backs off, commits nothing, and
+catches up when the store returns with nothing lost. Real outage: the network path to a real
+osmem server is cut and restored."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from pipeline.store import ItemQuery
 from pipeline.store.elasticsearch import ElasticsearchStore
 from servers_osmem import es_client, osmem_server
 from tcp_proxy import TcpProxy
+from waiting import wait_for
 
 pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
+OUTAGE_S = 60.0
 
 
 def test_index_stage_backs_off_while_store_is_down_and_catches_up(settings):
@@ -38,26 +41,28 @@ def check_outage(settings, server_port):
              for i in range(300)]
     rt.bus.publish([OutMessage(flagged, i.id, i.to_bytes()) for i in items])
 
-    proxy.down()  # the store is gone before the stage starts
     runner = rt.runner("index", until_idle=False)
+    runner.batch_size = 5  # many small batches: the outage lands mid-stream
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("report", runner.run()))
     thread.start()
     try:
-        time.sleep(2.0)
+        assert wait_for(lambda: rt.bus.lag("threatline-index", [flagged]) < 280, 30), "no progress before the cut"
+        proxy.down()  # mid-stream, for a minute
+        cut_at = rt.bus.lag("threatline-index", [flagged])
+        time.sleep(OUTAGE_S)
         assert thread.is_alive()
-        assert rt.bus.lag("threatline-index", [flagged]) == 300  # nothing committed while down
-
+        assert 0 < rt.bus.lag("threatline-index", [flagged]) >= cut_at - 5  # at most the batch in flight
         proxy.up()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and rt.bus.lag("threatline-index", [flagged]) > 0:
-            time.sleep(0.2)
+        assert wait_for(lambda: rt.bus.lag("threatline-index", [flagged]) == 0, 60), "did not catch up"
     finally:
         rt.stop.set()
         thread.join(timeout=30)
     report = result["report"]
-    assert report.retries >= 2
+    assert report.retries >= 5  # backing off through the whole minute
     assert rt.bus.lag("threatline-index", [flagged]) == 0
-    assert store.search_items(ItemQuery(size=1)).total == 300 == report.written
+    # All 300 there, once each. A bulk write can land just as the link is cut, its answer lost:
+    # the retry finds those documents and creates nothing, so ``written`` may count fewer.
+    assert store.search_items(ItemQuery(size=1)).total == 300 and report.consumed == 300
     rt.close()
     proxy.down()

@@ -146,6 +146,21 @@ def test_logins_and_logouts_are_audited(console, rt, monkeypatch):
     assert logout["user"]["name"] == "cole"
 
 
+def test_login_on_a_read_only_store_is_a_503_and_logs_no_one_in(console, rt):
+    # The login's audit record is mandatory (accountability): a store that cannot take it (file
+    # 0444, data dir read-only) means no login, a 503 saying to try again, never a 500. Tests run
+    # as root, which writes a 0444 file anyway: SQLite's query_only refuses writes the same way
+    # (SQLITE_READONLY, "attempt to write a readonly database").
+    rt.store._db.execute("PRAGMA query_only = ON")
+    r = log_in(console, "cole")
+    assert r.status_code == 503, r.text
+    assert "Try again" in r.text and r.headers["retry-after"]
+    assert "cole" not in r.text  # no page of a logged-in person
+    assert console.get("/").status_code in (302, 303)  # and no session that would open the queue
+    rt.store._db.execute("PRAGMA query_only = OFF")
+    logged_in(console, "cole")  # once the store takes writes again, so does the login
+
+
 # --- sessions end --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_support import AuditSpy, logged_in
@@ -122,6 +123,25 @@ def test_unknown_filter_values_are_a_400_not_a_silent_guess(console, items, para
     logged_in(console, "reyes")
     r = console.get("/", params=params)
     assert r.status_code == 400 and "<x>" not in r.text
+
+
+@pytest.mark.parametrize("params", [{"until": "9999-12-31"}, {"since": "0001-01-01"}, {"since": "9999-12-31"},
+                                    {"until": "0001-01-01"}, {"since": "0001-01-01", "until": "9999-12-31"}])
+def test_dates_at_the_ends_of_the_calendar_are_a_400_not_a_500(console, items, params, monkeypatch):
+    # The last day's "until" is midnight after it (year 10000); the first day at midnight in a
+    # zone east of UTC is in year 0: neither is a datetime. Riverton is west of UTC, so check
+    # an eastern zone too.
+    logged_in(console, "reyes")
+    for zone in ("America/Chicago", "Asia/Tokyo"):
+        monkeypatch.setattr(console.app.state.console, "tz", ZoneInfo(zone), raising=False)
+        r = console.get("/", params=params)
+        assert r.status_code == 400, (zone, params, r.status_code)
+        assert "date" in r.text and "0001-01-02" in r.text and "9999-12-30" in r.text
+
+
+def test_a_far_but_representable_range_lists_everything(console, items):
+    logged_in(console, "ana")
+    assert sorted(shown(console.get("/", params={"since": "0001-01-02", "until": "9999-12-30"}))) == sorted(ITEMS)
 
 
 def test_untrusted_text_is_escaped_in_the_queue_and_on_the_item_page(console, items):

@@ -154,3 +154,19 @@ def test_script_in_a_message_is_kept_as_text(tipline):
     body = submit(tipline, {"message": "<script>alert(1)</script> said he'd do it"}).json()
     view = tipline.http.get(f"/api/tips/{body['code']}", headers={"X-Tip-Passphrase": body["passphrase"]}).json()
     assert view["messages"][0]["text"].startswith("<script>")
+
+
+def test_a_huge_integer_gets_400_not_500(tipline):
+    # More digits than Python's int-string conversion limit (4,300): json.loads raises a plain
+    # ValueError, which must be a clear 4xx, in any field and on every JSON endpoint.
+    huge = b"1" * 5000
+    for body in (b'{"message": "hi", "urgent": ' + huge + b"}", b'{"message": ' + huge + b"}",
+                 b'{"message": "hi", "extra": [' + huge + b"]}"):
+        r = post_raw(tipline, body)
+        assert r.status_code == 400, r.text[:200]
+        assert "number" in r.json()["error"]
+    # A follow-up reads its body before it looks up the thread.
+    follow = tipline.http.post("/api/tips/ABCDEFGHJK/messages", content=b'{"message": ' + huge + b"}",
+                               headers={"Content-Type": "application/json", "X-Tip-Passphrase": "a-b-c"})
+    assert follow.status_code == 400 and "number" in follow.json()["error"]
+    assert tipline.threads.count() == 0

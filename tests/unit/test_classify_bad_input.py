@@ -63,3 +63,24 @@ def test_non_english_is_scored_with_low_confidence(classifier):
     assert any("Not English (es)" in line for line in result["explanation"])
     [english] = run(classifier, [json.dumps({"id": 2, "text": "deadass finna pull up wit the strap tmrw fr"})])
     assert english["lang"] == "en" and english["confidence"] == "normal"
+
+
+def test_a_lone_surrogate_gets_its_own_error_and_the_lines_after_it_still_score(classifier):
+    # JSON may escape a lone surrogate ("\ud800"); it decodes to a str that is not valid UTF-8,
+    # so scoring or writing it would end the run. Every output line must encode as UTF-8 JSON.
+    lines = [
+        b'{"id": "ok1", "text": "gonna shoot up LHS"}',
+        b'{"id": "lone", "text": "gonna shoot up LHS \\ud800"}',
+        b'{"id": "lone-id-\\udfff", "text": "see you at lunch"}',
+        b'{"id": 1' + b"1" * 5000 + b', "text": "see you at lunch"}',  # past the int-string limit
+        b'{"id": "ok2", "text": "see you at lunch"}',
+    ]
+    out = run(classifier, lines)
+    assert len(out) == len(lines)
+    assert out[0]["id"] == "ok1" and "error" not in out[0]
+    assert out[1]["line"] == 2 and out[1]["id"] == "lone" and "surrogate" in out[1]["error"]
+    assert out[2]["line"] == 3 and "id" not in out[2] and "surrogate" in out[2]["error"]
+    assert out[3]["line"] == 4 and "number" in out[3]["error"]
+    assert out[4]["id"] == "ok2" and "error" not in out[4]
+    for result in out:
+        json.loads(json.dumps(result, ensure_ascii=False).encode("utf-8"))

@@ -75,3 +75,68 @@ def test_config_show_cli_masks_and_reports_errors(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "s3cr3t" not in result.output
     assert json.loads(result.output)["bus"]["kafka_password"] == "********"
+
+
+def test_passwords_inside_urls_are_masked_in_config_show(monkeypatch):
+    monkeypatch.setenv("THREATLINE_STORE__ELASTICSEARCH_HOSTS",
+                       '["https://elastic:s3cret-es@es1:9200", "https://es2:9200", "http://ops:p@ss@es3:9200/x"]')
+    monkeypatch.setenv("THREATLINE_KIBANA__URL", "https://kib:s3cret-kb@kibana.example:5601/app")
+    monkeypatch.setenv("THREATLINE_PREFECT__API_URL", "http://u:s3cret-pf@prefect:4200/api")
+    shown = masked(load_settings(DEFAULT_CONFIG))
+    assert shown["store"]["elasticsearch_hosts"] == [
+        "https://elastic:***@es1:9200", "https://es2:9200", "http://ops:***@es3:9200/x"]
+    assert shown["kibana"]["url"] == "https://kib:***@kibana.example:5601/app"
+    assert shown["prefect"]["api_url"] == "http://u:***@prefect:4200/api"
+    for flag in (["--json"], []):
+        result = CliRunner().invoke(app, ["config", "show", *flag, "--config", str(DEFAULT_CONFIG)])
+        assert result.exit_code == 0, result.output
+        assert "s3cret" not in result.output and "p@ss" not in result.output
+        assert "https://elastic:***@es1:9200" in result.output
+
+
+@pytest.mark.parametrize("yaml_text", [
+    "alerts:\n  ack_secret: 12345678901234567890123456789012345\n",
+    "alerts:\n  ack_previous_secrets: [12345678901234567890123456789012345]\n",
+    "store:\n  elasticsearch_password: 12345678901234567890123456789012345\n",
+    "kibana:\n  api_key: {nested: 12345678901234567890123456789012345}\n",
+    "review:\n  session_secret: [12345678901234567890123456789012345]\n",
+])
+def test_a_config_error_never_echoes_a_secret_value(tmp_path, yaml_text):
+    path = write(tmp_path, yaml_text)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    message = str(exc.value)
+    assert "1234567890" not in message, message
+    assert message.startswith(f"{path}: ") and ("secret" in message or "password" in message or "api_key" in message)
+
+
+def test_a_config_error_masks_a_password_in_an_echoed_url(tmp_path):
+    path = write(tmp_path, "store:\n  elasticsearch_hosts: https://elastic:s3cret@es:9200\n")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert "s3cret" not in str(exc.value) and "store.elasticsearch_hosts" in str(exc.value)
+
+
+def test_a_non_json_env_var_for_a_list_is_one_config_error_line(monkeypatch):
+    monkeypatch.setenv("THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS", "notjson-s3cret")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(DEFAULT_CONFIG)
+    assert "THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS" in str(exc.value) and "JSON" in str(exc.value)
+    assert "notjson" not in str(exc.value)
+    monkeypatch.setenv("THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS", '["old-ack-secret-of-forty-bytes-012345678"]')
+    monkeypatch.setenv("THREATLINE_STORE__ELASTICSEARCH_HOSTS", "https://es:9200")  # a list, not JSON either
+    with pytest.raises(ConfigError, match="THREATLINE_STORE__ELASTICSEARCH_HOSTS: not valid JSON"):
+        load_settings(DEFAULT_CONFIG)
+
+
+def test_the_cli_turns_a_non_json_env_var_into_one_line_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS": "notjson"}
+    proc = subprocess.run([sys.executable, "-c", "from pipeline.cli import main; main()", "config", "show",
+                           "--config", str(DEFAULT_CONFIG)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("config error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS" in proc.stderr and "notjson" not in proc.stderr

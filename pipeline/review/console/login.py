@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from pipeline.review.console.web import (
-    LoginRequired, Problem, Viewer, any_session, console_of, csrf_protected, current_viewer, form_of,
+    LoginRequired, Problem, Viewer, any_session, console_of, csrf_protected, current_viewer, form_of, off_thread,
     protected_router, redirect, render,
 )
 from pipeline.review.sessions import Session
@@ -70,10 +70,12 @@ async def login_submit(request: Request):
         log.info("console login refused%s", f" for user {username}" if c.users.get(username) else "")
         return render(request, "login.html", 401, title="Log in", next=target, username=username, error=REFUSED, notice="")
     session = Session.new(c.clock(), user.username, user.credential_tag)  # a new id and CSRF token
-    c.issue(request, session)
     viewer = Viewer(user, session)
+    # The login's audit record is mandatory: written before the session is issued, so that a
+    # store that cannot take it (down, read-only) is a 503 "try again" with no one logged in.
+    await off_thread(c.audit, viewer, "login", method="password")
+    c.issue(request, session)
     request.state.viewer = viewer
-    await run_in_threadpool(c.audit, viewer, "login", method="password")
     log.info("console login: %s (%s)", user.username, user.role)
     return redirect(request, target)
 
@@ -83,5 +85,5 @@ async def logout(request: Request, viewer: Viewer = Depends(current_viewer)):
     c = console_of(request)
     c.codec.revoke(viewer.session, c.clock())
     c.clear(request)
-    await run_in_threadpool(c.audit, viewer, "logout")
+    await off_thread(c.audit, viewer, "logout")  # store trouble: a 503 page, not a 500
     return redirect(request, "/login?msg=out")

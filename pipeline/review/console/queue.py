@@ -24,6 +24,9 @@ SORTS = {"severity": "Most severe first", "newest": "Newest first", "oldest": "O
          "score": "Highest threat score"}
 PAGE_SIZES = (25, 50, 100)
 MAX_TEXT = 200
+# A day becomes local midnights (until: the midnight after it), in a zone up to a day off UTC:
+# the first and last days of the calendar would overflow datetime, so they are refused.
+FIRST_DAY, LAST_DAY = date.min + timedelta(days=1), date.max - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,12 @@ class QueueParams:
         def day(name: str) -> date | None:
             value = params.get(name, "").strip()
             try:
-                return date.fromisoformat(value) if value else None
+                parsed = date.fromisoformat(value) if value else None
             except ValueError:
                 raise Problem(400, "Unknown date", f"The {name} date must look like 2026-03-04.") from None
+            if parsed is not None and not FIRST_DAY <= parsed <= LAST_DAY:
+                raise Problem(400, "Date out of range", f"The {name} date must be from {FIRST_DAY} to {LAST_DAY}.")
+            return parsed
 
         def number(name: str, default: int) -> int:
             value = params.get(name, "").strip()

@@ -30,9 +30,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from pipeline import stage_health
 from pipeline.bootstrap import Runtime
 from pipeline.config import ConfigError
+from pipeline.dead_letters import DeadLetters
+from pipeline.private_files import private_dir
 from pipeline.review.actions import tip_threads
+from pipeline.review.console.banner import AdminBanner
 from pipeline.review.sessions import Session, SessionCodec
 from pipeline.review.users import User, UsersFile
 from pipeline.schema import ReviewEvent, audit_document
@@ -126,6 +130,10 @@ class Console:
         self.env.globals["csrf_field"] = _csrf_field
         self.env.filters["when"] = self.when
         self.env.filters["label"] = lambda value: str(value or "").replace("_", "-")
+        # Admins see dead letters waiting and stuck stages at the top of every page.
+        self.banner = AdminBanner(
+            lambda: DeadLetters(rt.bus, rt.store, settings, via="console").waiting(),
+            lambda: stage_health.problems(settings.data_dir, settings.stages.stuck_alarm_s))
 
     @property
     def threads(self) -> ThreadStore:
@@ -133,7 +141,7 @@ class Console:
         at start: most pages never need it, and a test app that is never served opens nothing."""
         with self._threads_lock:
             if self._threads is None:
-                self.rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+                private_dir(self.rt.settings.data_dir)
                 self._threads = tip_threads(self.rt.settings)
             return self._threads
 
@@ -224,12 +232,14 @@ def root(request: Request) -> str:
 def render(request: Request, template: str, status: int = 200, headers: dict[str, str] | None = None,
            **context: Any) -> HTMLResponse:
     """A page from ``templates/<template>`` with the console's CSP. The context always has
-    ``viewer`` (None before login), ``csrf_token``, ``root`` (prefix for links), ``district``."""
+    ``viewer`` (None before login), ``csrf_token``, ``root`` (prefix for links), ``district``,
+    and ``admin_banner`` (a ``banner.Banner`` for admins, else None)."""
     c = console_of(request)
     viewer = getattr(request.state, "viewer", None)
     session = getattr(request.state, "session", None)
+    banner = getattr(request.state, "admin_banner", None) if viewer is not None and viewer.role == "admin" else None
     values = {"viewer": viewer, "csrf_token": session.csrf if session else "", "root": root(request),
-              "district": c.district, "request_path": request.url.path, **context}
+              "district": c.district, "request_path": request.url.path, "admin_banner": banner, **context}
     html = c.env.get_template(template).render(values)
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": CONSOLE_CSP, **(headers or {})})
 
@@ -295,6 +305,8 @@ async def current_viewer(request: Request) -> Viewer:
     viewer = Viewer(user, session.touched(now))
     c.issue(request, viewer.session)  # the idle timeout restarts with every request
     request.state.viewer = viewer
+    if viewer.role == "admin" and not wants_json(request):  # pages only; never another role
+        request.state.admin_banner = await run_in_threadpool(c.banner.current)
     return viewer
 
 
