@@ -54,6 +54,9 @@ def prefect_api(settings: Settings):
     server = subprocess.Popen(
         [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off", "--no-ui"],
         stdout=log_file, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        # Its own session: a Ctrl-C or a signal to our process group must not take the server
+        # away while Prefect's runner still reports its runs' final states to it.
+        start_new_session=True,
     )
     try:
         _wait_healthy(url, server, settings.prefect.startup_timeout_s)
