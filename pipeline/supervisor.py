@@ -61,10 +61,9 @@ class StageSupervisor:
         self.stop()
 
     def _start(self, child: _Child) -> None:
-        # Its own process group: a Ctrl-C in the terminal reaches `run`, which stops the stages
-        # in order, instead of reaching every stage at once.
-        # stdin is a pipe only we hold: if `run` dies, even by kill -9, it closes and the stage stops.
-        # Its stdout (the final report as JSON) is dropped: its log line on stderr says the same.
+        # A session of its own: a Ctrl-C in the terminal reaches `run`, which stops the stages in
+        # order. stdin is a pipe only we hold: if `run` dies, even by kill -9, it closes and the
+        # stage stops. stdout (the final report as JSON) is dropped: its log line says the same.
         child.process = subprocess.Popen(self.command(child.name), env=os.environ.copy(), start_new_session=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         child.started_at = time.monotonic()
