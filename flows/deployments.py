@@ -244,9 +244,7 @@ async def _serve_until_stopped(deployments: list) -> None:
 
     loop.add_signal_handler(signal.SIGINT, stop.set)
     runner = _Runner()
-    for deployment in deployments:
-        await runner.add_deployment(deployment)
-    await _release_orphaned_runs()
+    await _release_orphaned_runs([await runner.add_deployment(d) for d in deployments])
     serving = asyncio.create_task(runner.start())
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([serving, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -255,20 +253,22 @@ async def _serve_until_stopped(deployments: list) -> None:
     await asyncio.wait_for(serving, timeout=60)
 
 
-async def _release_orphaned_runs() -> None:
+async def _release_orphaned_runs(deployment_ids: list) -> None:
     """Runs of our deployments still "Running" or "Pending" now were left by a `run` that was
-    killed: only this process serves them. Marked crashed, they give back their concurrency slot;
-    otherwise every new run of that deployment would be cancelled (CANCEL_NEW) forever."""
+    killed: only this process serves them (runs of other deployments on a shared Prefect server
+    are left alone). Marked crashed, they give back their concurrency slot; otherwise every new
+    run of that deployment would be cancelled (CANCEL_NEW) forever."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags,
+        FlowRunFilter, FlowRunFilterDeploymentId, FlowRunFilterState, FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.states import Crashed
 
     stale = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(
-        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])), tags=FlowRunFilterTags(all_=["threatline"]))
+        any_=[StateType.RUNNING, StateType.PENDING, StateType.CANCELLING])),
+        deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids))
     async with get_client() as client:
         for run in await client.read_flow_runs(flow_run_filter=stale, sort=FlowRunSort.ID_DESC, limit=200):
             await client.set_flow_run_state(run.id, Crashed(message="left by a `threatline run` that was stopped"),
