@@ -279,16 +279,15 @@ async def _release_orphaned_runs(deployment_ids: list) -> None:
 
 @contextmanager
 def tipline_in_background(settings: Settings):
-    """The tip line in a thread of this process: tips must be accepted whenever `run` is up."""
+    """The tip line in a thread of this process: tips must be accepted whenever `run` is up
+    (``serve_all`` has set up every topic before this listens)."""
     from pipeline.bootstrap import runtime
     from pipeline.tipline.app import create_app
     from pipeline.tipline.server import in_background
 
-    with runtime(settings) as rt:
-        rt.setup()  # every topic and table the pipeline behind the tip line needs to page
-        with in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
-            log.info("tip line on %s/", url)
-            yield url
+    with runtime(settings) as rt, in_background(create_app(rt), settings.tipline.host, settings.tipline.port) as url:
+        log.info("tip line on %s/", url)
+        yield url
 
 
 @contextmanager

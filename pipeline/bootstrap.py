@@ -19,11 +19,10 @@ from pipeline.nlp.lexicon import LexiconClassifier
 from pipeline.nlp.verdict import Classifier, Thresholds
 from pipeline.private_files import private_dir
 from pipeline.stage_health import HealthFile
-from pipeline.stages import AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
+from pipeline.stages import INPUT_TOPIC, AlertStage, ClassifyStage, IndexStage, Stage, StageRunner
 from pipeline.store import Store
 
 STAGE_NAMES = ("classify-tips", "classify", "index", "alert")
-STAGE_INPUT = {"classify-tips": "tips.raw", "classify": "posts.raw", "index": "items.flagged", "alert": "items.flagged"}
 
 
 def build_bus(settings: Settings) -> Bus:
@@ -141,7 +140,7 @@ class Runtime:
 
     def lag(self, name: str) -> int:
         """Messages stage ``name`` has not committed yet (no stage or classifier is built)."""
-        return self.bus.lag(self.group(name), [self.settings.topic(STAGE_INPUT[name])])
+        return self.bus.lag(self.group(name), [self.settings.topic(INPUT_TOPIC[name])])
 
     def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:
         s = self.settings.stages

@@ -40,6 +40,10 @@ TRANSIENT = (StoreError, BusError)
 POISON = (ValidationError, ValueError, UnicodeDecodeError)
 
 
+# The topic each stage consumes: one place, for the stages and for whoever asks their lag.
+INPUT_TOPIC = {"classify-tips": "tips.raw", "classify": "posts.raw", "index": "items.flagged", "alert": "items.flagged"}
+
+
 class Poison(Exception):
     """This message can never be processed; it belongs in the dead-letter topic."""
 
@@ -122,7 +126,7 @@ class ClassifyStage(Stage):
         self.classifier = classifier
         self.topic = topic
         self.name = "classify-tips" if tips else "classify"
-        self.inputs = (topic("tips.raw"),) if tips else (topic("posts.raw"),)
+        self.inputs = (topic(INPUT_TOPIC[self.name]),)
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -147,7 +151,7 @@ class IndexStage(Stage):
 
     def __init__(self, store: Store, topic: Callable[[str], str]):
         self.store = store
-        self.inputs = (topic("items.flagged"),)
+        self.inputs = (topic(INPUT_TOPIC[self.name]),)
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         docs: list[dict] = []
@@ -166,7 +170,7 @@ class AlertStage(Stage):
     def __init__(self, pager: Pager, topic: Callable[[str], str]):
         self.pager = pager
         self.topic = topic
-        self.inputs = (topic("items.flagged"),)
+        self.inputs = (topic(INPUT_TOPIC[self.name]),)
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()

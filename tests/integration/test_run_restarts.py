@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import calendar
 import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +17,7 @@ import pytest
 from pipeline.bootstrap import runtime
 from pipeline.config import DEFAULT_CONFIG, load_settings
 from rosters import webhook_roster
+from run_process import stop_run
 from smtp_server import free_port
 from webhook_server import webhook_server
 
@@ -50,13 +49,8 @@ def submit(url: str, proc, n: int) -> str:
 
 
 def stop(proc) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        output, _ = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        raise AssertionError("`threatline run` did not stop within 120 s of SIGTERM:\n" + output[-3000:])
+    output, in_time = stop_run(proc, 120)
+    assert in_time, "`threatline run` did not stop within 120 s of SIGTERM:\n" + output[-3000:]
     assert proc.returncode == 0, output[-3000:]
     for noise in ("Traceback", "never awaited", "address already in use", "cannot listen"):
         assert noise not in output, output[-3000:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import httpx
 import pytest
 import yaml
 from ingest.fixture_server import FixtureServer
+from run_process import stop_run
 
 from pipeline.bootstrap import runtime
 from pipeline.bus import OutMessage
@@ -83,12 +83,7 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
                 assert rt.store.search_alerts(), "stages did not run through Prefect in time"
                 assert crawled_and_tipped(rt, receipt["tip_id"]), "the crawled post or the tip was not flagged"
             finally:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    output, _ = proc.communicate(timeout=90)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    output, _ = proc.communicate()
+                output, _ = stop_run(proc, 90)  # overstaying shows as a non-zero exit below
         assert proc.returncode == 0, output
         assert f"tip line:       http://127.0.0.1:{tip_port}/" in output
         assert "stages:         classify-tips, classify, index, alert" in output
