@@ -139,41 +139,39 @@ def ingest_deployments(settings: Settings) -> list:
 PURGE_CRON = "15 3 * * *"
 
 
-def purge_deployments(settings: Settings) -> list:
-    """The daily retention purge (flagged items by class, tip threads)."""
+def _daily_or_monthly(flow, settings: Settings, name: str, cron: str, tag: str, **parameters) -> list:
+    """One deployment of ``flow`` on a cron in the district's time zone, one run at a time."""
     from prefect.schedules import Cron
 
+    config_path = str(settings.config_file) if settings.config_file else None
+    return [flow.to_deployment(name=name, schedules=[Cron(cron, timezone=settings.general.timezone)],
+                               concurrency_limit=_one_at_a_time(),
+                               parameters={"config_path": config_path, **parameters}, tags=["threatline", tag])]
+
+
+def purge_deployments(settings: Settings) -> list:
+    """The daily retention purge (flagged items by class, tip threads)."""
     from flows.purge import purge_expired
 
-    config_path = str(settings.config_file) if settings.config_file else None
-    return [
-        purge_expired.to_deployment(
-            name="purge-expired-daily",
-            schedules=[Cron(PURGE_CRON, timezone=settings.general.timezone)],
-            concurrency_limit=_one_at_a_time(),
-            parameters={"config_path": config_path, "dry_run": False},
-            tags=["threatline", "retention"],
-        )
-    ]
+    return _daily_or_monthly(purge_expired, settings, "purge-expired-daily", PURGE_CRON, "retention", dry_run=False)
 
 
 def digest_deployments(settings: Settings) -> list:
     """The daily digest per school at ``alerts.digest_time`` in the district's time zone."""
-    from prefect.schedules import Cron
-
     from flows.digest import daily_digest
 
     hour, minute = settings.alerts.digest_time.split(":")
-    config_path = str(settings.config_file) if settings.config_file else None
-    return [
-        daily_digest.to_deployment(
-            name="daily-digest",
-            schedules=[Cron(f"{int(minute)} {int(hour)} * * *", timezone=settings.general.timezone)],
-            concurrency_limit=_one_at_a_time(),
-            parameters={"config_path": config_path},
-            tags=["threatline", "alerts"],
-        )
-    ]
+    return _daily_or_monthly(daily_digest, settings, "daily-digest", f"{int(minute)} {int(hour)} * * *", "alerts")
+
+
+def report_deployments(settings: Settings) -> list:
+    """Last month's transparency report, on ``report.monthly_day`` at ``report.monthly_time``."""
+    from flows.report import transparency_report
+
+    r = settings.report
+    hour, minute = r.monthly_time.split(":")
+    return _daily_or_monthly(transparency_report, settings, "transparency-report-monthly",
+                             f"{int(minute)} {int(hour)} {r.monthly_day} * *", "accountability")
 
 
 def retrain_deployments(settings: Settings) -> list:
@@ -200,7 +198,8 @@ def deployment_name(source: str) -> str:
 def served_deployments(settings: Settings) -> list:
     """Everything Prefect schedules or starts on demand (the streaming stages are not flows)."""
     return [*alert_deployments(settings), *ingest_deployments(settings), *purge_deployments(settings),
-            *digest_deployments(settings), *retrain_deployments(settings), *health_deployments(settings)]
+            *digest_deployments(settings), *report_deployments(settings), *retrain_deployments(settings),
+            *health_deployments(settings)]
 
 
 def serve_all(settings: Settings, announce=print) -> None:

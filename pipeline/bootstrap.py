@@ -180,6 +180,18 @@ class Runtime:
         self.store.close()
 
 
+def report_inputs(rt: Runtime):
+    """What `threatline report` and the monthly report read: the runtime's store, bus and champion."""
+    from pipeline.config import read_yaml
+    from pipeline.report.service import ReportInputs
+
+    s, c = rt.settings, rt.settings.classify
+    terms = [str(t) for t in read_yaml(s.config_path(c.identity_file)).get("terms", [])]
+    return ReportInputs(store=rt.store, bus=rt.bus, scored_topic=s.topic("items.scored"), classifier=rt.classifier,
+                        identity_terms=terms, models_dir=s.config_path(c.models_dir),
+                        retention_days=s.bus.raw_retention_days, min_count=s.report.min_count)
+
+
 @contextmanager
 def runtime(settings: Settings):
     bus = build_bus(settings)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
+from zoneinfo import ZoneInfo
 
 import typer
 import yaml
@@ -181,6 +183,18 @@ def main() -> None:
         fail(f"error: {exc}", 1)
 
 
+def moment_option(value: str | None, timezone: str, option: str) -> datetime | None:
+    """A date or time typed on the command line; a bare date is midnight where the district is,
+    as staff read it. A value that is neither is a one-line usage error."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"error: {option} {value!r}: expected a date (2026-11-01) or a time (2026-11-01T08:00-06:00)", 2)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+
+
 def fail(line: str, code: int) -> NoReturn:
     # Plain write, not rich: one line must stay one line whatever the terminal width. Errors can
     # quote untrusted text (ids, server answers): control characters are shown, not obeyed.
@@ -192,6 +206,6 @@ def fail(line: str, code: int) -> NoReturn:
 
 # Registers their commands on `app`; heavy imports stay inside the commands.
 from pipeline import (  # noqa: E402,F401
-    cli_alerts, cli_audit, cli_digest, cli_dlq, cli_ingest, cli_kibana, cli_models, cli_purge, cli_retrain, cli_serve,
-    cli_users,
+    cli_alerts, cli_audit, cli_digest, cli_dlq, cli_ingest, cli_kibana, cli_models, cli_purge, cli_report, cli_retrain,
+    cli_serve, cli_users,
 )

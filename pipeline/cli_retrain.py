@@ -7,7 +7,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
-from zoneinfo import ZoneInfo
 
 import typer
 from rich import box
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.actors import cli_actor
-from pipeline.cli import ConfigOption, app, fail, settings
+from pipeline.cli import ConfigOption, app, fail, moment_option, settings
 from pipeline.cli_models import progress_bars
 from pipeline.private_files import open_private
 
@@ -30,14 +29,7 @@ CorpusOption = Annotated[Optional[Path], typer.Option("--corpus", help="training
 
 
 def _since(value: str | None, timezone: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"error: --since {value!r}: expected a date (2026-11-01) or a time (2026-11-01T08:00-06:00)", 2)
-    # A bare date means midnight where the district is, as the analysts read it.
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment_option(value, timezone, "--since")
 
 
 @labels_app.command("export")

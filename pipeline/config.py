@@ -229,6 +229,13 @@ class TiplineConfig(_Section):
         return _check_networks(value)
 
 
+class ReportConfig(_Section):
+    # `threatline report` and the monthly transparency report (docs/accountability.md).
+    min_count: int = Field(default=5, ge=2)   # counts under this are shown as "fewer than N"
+    monthly_day: int = Field(default=1, ge=1, le=28)  # the day of the month the last month's report is written
+    monthly_time: str = Field(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")  # district time
+
+
 class KibanaConfig(_Section):
     # Only `threatline kibana import|export` talks to Kibana; the pipeline never needs it.
     url: str = "http://localhost:5601"
@@ -259,6 +266,7 @@ class Settings(BaseSettings):
     tipline: TiplineConfig = TiplineConfig()
     review: ReviewConfig = ReviewConfig()
     kibana: KibanaConfig = KibanaConfig()
+    report: ReportConfig = ReportConfig()
 
     config_file: Path | None = Field(default=None, exclude=True)
 

@@ -150,6 +150,7 @@ def purge_event(doc: dict[str, Any], item_id: str, now: datetime, days: dict[str
             "last_change": start.isoformat(),
             "severity": threat.get("severity"),
             "category": threat.get("category"),
+            "school": threat.get("school"),
             "alerts_redacted": alerts_redacted,
         },
     )

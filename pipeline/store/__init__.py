@@ -12,12 +12,16 @@ Contract (both adapters, tests/contract/test_store_contract.py):
 - ``ItemQuery.labeled``: True keeps items with a ``review.label``, False items without one.
 - ``update_alert`` replaces the whole alert document; ``search_alerts`` returns newest first.
 - Elasticsearch cannot page past 10,000 hits with ``offset`` + ``size``; the embedded store can.
+- ``search_audit``: every audit record with ``@timestamp`` in [since, until), optionally only some
+  ``event.action``s, oldest first, ties by ``event.id``, uncapped (a record with no time: none).
+- ``alerts_between``: every alert created (``@timestamp``) in [since, until), oldest first, ties by
+  alert id, uncapped.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -134,6 +138,20 @@ class Store(ABC):
     @abstractmethod
     def audit_for(self, item_id: str) -> list[dict[str, Any]]:
         """Audit records of one item, oldest first."""
+
+    @abstractmethod
+    def search_audit(self, since: datetime | None = None, until: datetime | None = None,
+                     actions: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Every audit record whose ``@timestamp`` is in [``since``, ``until``) (None: unbounded;
+        naive times are UTC), only those whose ``event.action`` is in ``actions`` unless it is
+        empty; oldest first, ties by ``event.id``. Uncapped: read a page at a time, lazily."""
+
+    @abstractmethod
+    def alerts_between(self, since: datetime | None = None,
+                       until: datetime | None = None) -> Iterator[StoredDoc]:
+        """Every alert whose ``@timestamp`` (its creation time) is in [``since``, ``until``)
+        (None: unbounded; naive times are UTC); oldest first, ties by alert id. Uncapped: read a
+        page at a time, lazily."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,14 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
     }
 
 
+def period_filters(since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """Filters for ``@timestamp`` in [since, until), bounds as UTC ISO 8601 (naive means UTC);
+    a document without ``@timestamp`` is in no period."""
+    bounds = {op: (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+              for op, moment in (("gte", since), ("lt", until)) if moment is not None}
+    return [{"range": {"@timestamp": bounds}} if bounds else {"exists": {"field": "@timestamp"}}]
+
+
 def parse_version(version: str) -> tuple[int, int]:
     try:
         seq_no, primary_term = version.split(":")
@@ -203,6 +212,9 @@ def _short(exc: BaseException) -> str:
 
 
 class ElasticsearchStore(Store):
+    # Hits per request in search_audit / alerts_between (search_after pages; at most 10,000).
+    _page_size = AUDIT_PAGE
+
     def __init__(
         self,
         client: Elasticsearch,
@@ -472,6 +484,27 @@ class ElasticsearchStore(Store):
                           size=size, seq_no_primary_term=True).body
         return [StoredDoc(h["_id"], h["_source"], _version(h)) for h in body["hits"]["hits"]]
 
+    def alerts_between(self, since: datetime | None = None,
+                       until: datetime | None = None) -> Iterator[StoredDoc]:
+        for hit in self._search_after("alerts of a period", self.alerts_index, period_filters(since, until), "id",
+                                      seq_no_primary_term=True):
+            yield StoredDoc(hit["_id"], hit["_source"], _version(hit))
+
+    def _search_after(self, what: str, index: str, filters: list[dict[str, Any]], tiebreak: str,
+                      **options: Any) -> Iterator[dict[str, Any]]:
+        """Every hit of ``filters`` by (@timestamp, ``tiebreak``) ascending, a page at a time with
+        ``search_after`` on the last hit's sort values: no from+size, so no 10,000-hit limit."""
+        after: list[Any] | None = None
+        while True:
+            hits = self._call(what, self._client.search, index=index, query={"bool": {"filter": filters}},
+                              sort=[{"@timestamp": "asc"}, {tiebreak: "asc"}], size=self._page_size,
+                              track_total_hits=False, **options,
+                              **({"search_after": after} if after is not None else {})).body["hits"]["hits"]
+            yield from hits
+            if len(hits) < self._page_size:
+                return
+            after = hits[-1]["sort"]
+
     # --- audit -----------------------------------------------------------------------------
 
     def append_audit(self, docs: Sequence[dict[str, Any]]) -> None:
@@ -489,6 +522,13 @@ class ElasticsearchStore(Store):
             if len(page) < AUDIT_PAGE:
                 return records
             after = page[-1]["sort"]
+
+    def search_audit(self, since: datetime | None = None, until: datetime | None = None,
+                     actions: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        filters = period_filters(since, until) + ([{"terms": {"event.action": actions}}] if actions else [])
+        for hit in self._search_after("audit of a period", self.audit_alias, filters, "event.id"):
+            yield hit["_source"]
 
 
 def _event_id(doc: dict[str, Any], position: int, what: str) -> str:

@@ -87,6 +87,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_by_item ON alerts (item_id);
 CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status);
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (ts_us, id);
 CREATE TABLE IF NOT EXISTS audit (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -95,6 +96,7 @@ CREATE TABLE IF NOT EXISTS audit (
     ts_us INTEGER
 );
 CREATE INDEX IF NOT EXISTS audit_by_item ON audit (item_id, ts_us);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (ts_us, id);
 """
 
 
@@ -189,6 +191,9 @@ def _scopes_clause(scopes: Sequence[Any], params: list[Any]) -> str:
 
 
 class EmbeddedStore(Store):
+    # Rows per read in search_audit / alerts_between (keyset pages, the lock is held per page).
+    _page_size = 500
+
     def __init__(self, path: Path, *, busy_timeout_s: float = 5.0):
         self.path = Path(path)
         self._lock = threading.RLock()
@@ -398,6 +403,36 @@ class EmbeddedStore(Store):
                               [*params, size]).fetchall()
         return [StoredDoc(r[0], json.loads(r[1]), str(r[2])) for r in rows]
 
+    def alerts_between(self, since: datetime | None = None,
+                       until: datetime | None = None) -> Iterator[StoredDoc]:
+        for _, alert_id, doc, version in self._between("alerts", "doc, version", since, until):
+            yield StoredDoc(alert_id, json.loads(doc), str(version))
+
+    def _between(self, table: str, columns: str, since: datetime | None, until: datetime | None,
+                 where: Sequence[str] = (), params: Sequence[Any] = ()) -> Iterator[tuple]:
+        """Rows ``(ts_us, id, *columns)`` of ``table`` with ts_us in [since, until), by (ts_us, id),
+        read in keyset pages so no page holds the lock for long and nothing is skipped or repeated."""
+        conditions, values = ["ts_us IS NOT NULL", *where], list(params)
+        if since is not None:
+            conditions.append("ts_us >= ?")
+            values.append(epoch(since, 1_000_000))
+        if until is not None:
+            conditions.append("ts_us < ?")
+            values.append(epoch(until, 1_000_000))
+        after: tuple[int, str] | None = None
+        while True:
+            keyset = ["(ts_us, id) > (?, ?)"] if after else []
+            with self._read() as db:
+                rows = db.execute(
+                    f"SELECT ts_us, id, {columns} FROM {table} WHERE {' AND '.join(conditions + keyset)}"
+                    " ORDER BY ts_us ASC, id ASC LIMIT ?",
+                    [*values, *(after or ()), self._page_size],
+                ).fetchall()
+            yield from rows
+            if len(rows) < self._page_size:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     # --- audit -----------------------------------------------------------------------------
 
     def append_audit(self, docs: Sequence[dict[str, Any]]) -> None:
@@ -414,6 +449,14 @@ class EmbeddedStore(Store):
             rows = db.execute("SELECT doc FROM audit WHERE item_id = ? ORDER BY ts_us ASC, rowid ASC",
                               (item_id,)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    def search_audit(self, since: datetime | None = None, until: datetime | None = None,
+                     actions: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        actions = [actions] if isinstance(actions, str) else list(actions)
+        params: list[Any] = []
+        where = [_in("json_extract(doc, '$.event.action')", actions, params)] if actions else []
+        for _, _, doc in self._between("audit", "doc", since, until, where, params):
+            yield json.loads(doc)
 
 
 def _audit_id(doc: dict[str, Any], position: int) -> str:

@@ -424,6 +424,147 @@ def test_audit_is_appended_once_and_read_oldest_first(store_factory):
     assert store.audit_for("item-3") == []
 
 
+# --- a period of audit records and alerts (the transparency report) --------------------------
+
+US = timedelta(microseconds=1)
+
+
+def _audit(event_id: str, action: str, at: datetime, item_id: str = "item-1") -> dict:
+    return audit_document(ReviewEvent(id=event_id, item_id=item_id, actor="sro.kim", role="sro", action=action, at=at))
+
+
+def audit_ids(records) -> list[str]:
+    return [r["event"]["id"] for r in records]
+
+
+def _reads(store_factory, store) -> list:
+    """Every read request ``store`` sends from now on: osmem searches, or SQLite SELECTs."""
+    seen: list = []
+    if store_factory.backend == "elasticsearch":
+        search = store._client.search
+
+        def counting(**kwargs):
+            seen.append(kwargs)
+            return search(**kwargs)
+
+        store._client.search = counting
+    else:
+        store._db.set_trace_callback(lambda sql: sql.lstrip().upper().startswith("SELECT") and seen.append(sql))
+    return seen
+
+
+def test_search_audit_reads_a_period_oldest_first(store_factory):
+    store, other = store_factory(), store_factory()
+    since, until = T0, T0 + timedelta(hours=1)
+    docs = {d["event"]["id"]: d for d in (
+        _audit("before", "view", since - US),
+        _audit("first", "view", since),  # since is inclusive
+        _audit("tie-b", "acknowledge", since + timedelta(minutes=5)),
+        _audit("tie-a", "note", since + timedelta(minutes=5), item_id="item-2"),  # same instant: by id
+        _audit("last", "dismiss", until - US),
+        _audit("at-until", "label", until),  # until is exclusive
+    )}
+    # Two writers, out of time order, the later id of the tie first: neither insertion nor id order.
+    other.append_audit([docs["last"], docs["tie-b"], docs["at-until"]])
+    store.append_audit([docs["first"], docs["before"], docs["tie-a"]])
+    inside = ["first", "tie-a", "tie-b", "last"]
+    assert list(store.search_audit(since, until)) == [docs[i] for i in inside]
+    assert audit_ids(store.search_audit()) == ["before", *inside, "at-until"]
+    assert audit_ids(store.search_audit(since=since)) == [*inside, "at-until"]
+    assert audit_ids(store.search_audit(until=until)) == ["before", *inside]
+    assert audit_ids(store.search_audit(since + US, until)) == inside[1:]  # microseconds count
+    # A naive datetime is UTC, and other offsets compare as instants.
+    east = until.astimezone(timezone(timedelta(hours=5)))
+    assert audit_ids(store.search_audit(since.replace(tzinfo=None), east)) == inside
+    assert list(store.search_audit(until, until)) == []
+
+
+def test_search_audit_keeps_only_the_actions_asked_for(store_factory):
+    store = store_factory()
+    actions = ["view", "dismiss", "label", "view", "export", "dismiss"]
+    store.append_audit([_audit(f"a{n}", action, T0 + timedelta(minutes=n)) for n, action in enumerate(actions)][::-1])
+    assert audit_ids(store.search_audit(actions=["dismiss"])) == ["a1", "a5"]
+    assert audit_ids(store.search_audit(actions=("label", "dismiss"))) == ["a1", "a2", "a5"]
+    assert audit_ids(store.search_audit(T0 + timedelta(minutes=2), T0 + timedelta(minutes=5),
+                                        actions=["dismiss", "view"])) == ["a3"]
+    assert list(store.search_audit(actions=["purge"])) == []
+    assert audit_ids(store.search_audit(actions=[])) == [f"a{n}" for n in range(6)]  # none: every action
+
+
+def test_alerts_between_reads_a_period_oldest_first(store_factory):
+    store, other = store_factory(), store_factory()
+    since, until = T0, T0 + timedelta(hours=1)
+
+    def alert(item_id: str, at: datetime) -> Alert:
+        return Alert(item_id=item_id, role="sro", severity="P1", category="violence", school="Lincoln High",
+                     excerpt="bringing a gun", created_at=at)
+
+    before, first, last, at_until = (alert(f"item-{name}", at) for name, at in (
+        ("before", since - US), ("first", since), ("last", until - US), ("at-until", until)))
+    tie_low, tie_high = sorted((alert("item-tie1", since + timedelta(minutes=5)),
+                                alert("item-tie2", since + timedelta(minutes=5))), key=lambda a: a.id)
+    for writer, written in ((other, [last, tie_high, at_until]), (store, [first, before, tie_low])):
+        for a in written:
+            assert writer.create_alert(a.id, alert_document(a))
+    inside = [first.id, tie_low.id, tie_high.id, last.id]
+    assert ids(store.alerts_between(since, until)) == inside
+    assert ids(store.alerts_between()) == [before.id, *inside, at_until.id]
+    assert ids(store.alerts_between(since=since)) == [*inside, at_until.id]
+    assert ids(store.alerts_between(until=until)) == [before.id, *inside]
+    assert ids(store.alerts_between(since + US, until)) == inside[1:]
+    east = until.astimezone(timezone(timedelta(hours=5)))
+    assert ids(store.alerts_between(since.replace(tzinfo=None), east)) == inside
+    assert list(store.alerts_between(until, until)) == []
+
+    hit = next(store.alerts_between(since, until))
+    assert hit.doc == alert_document(first)
+    store.update_alert(hit.id, {**hit.doc, "status": "acknowledged"}, hit.version)  # a usable version
+    again = list(store.alerts_between(since, until))
+    assert ids(again) == inside and again[0].doc["status"] == "acknowledged"
+
+
+def test_period_reads_page_through_everything(store_factory):
+    """More records than a page, three on each instant so ties straddle page boundaries: every one
+    exactly once, in order, a page per request."""
+    store = store_factory()
+    store._page_size = 4
+    docs = [_audit(f"r{n:02d}", "view" if n % 2 else "export", T0 + US * (n // 3)) for n in range(25)]
+    store.append_audit(docs[::-1])
+    alerts = [Alert(item_id=f"item-{n:02d}", role="sro", severity="P2", category="weapons", excerpt="knife",
+                    created_at=T0 + timedelta(seconds=n // 3)) for n in range(25)]
+    for a in alerts[::-1]:
+        store.create_alert(a.id, alert_document(a))
+    reads = _reads(store_factory, store)
+
+    assert list(store.search_audit()) == docs
+    assert len(reads) == 7  # 4+4+4+4+4+4+1
+    reads.clear()
+    assert audit_ids(store.search_audit(actions=["view"])) == [f"r{n:02d}" for n in range(1, 25, 2)]
+    assert len(reads) == 4  # three full pages, then an empty one
+    reads.clear()
+    assert ids(store.alerts_between()) == [a.id for a in sorted(alerts, key=lambda a: (a.created_at, a.id))]
+    assert len(reads) == 7
+    reads.clear()
+    assert audit_ids(store.search_audit(T0 + US, T0 + US * 3)) == [f"r{n:02d}" for n in range(3, 9)]
+    assert len(reads) == 2
+
+
+def test_period_reads_of_an_empty_store_yield_nothing(store_factory):
+    store = store_factory()
+    assert list(store.search_audit()) == []
+    assert list(store.search_audit(T0, T0 + timedelta(days=1), actions=["view"])) == []
+    assert list(store.alerts_between()) == []
+    assert list(store.alerts_between(T0, T0 + timedelta(days=1))) == []
+    # Audit records are not alerts, nor alerts audit records.
+    record = _audit("only-audit", "view", T0)
+    store.append_audit([record])
+    assert list(store.alerts_between()) == []
+    only = _alert("item-1", "sro", 0)
+    store.create_alert(only.id, alert_document(only))
+    assert list(store.search_audit()) == [record]
+    assert ids(store.alerts_between()) == [only.id]
+
+
 # --- unavailability ---------------------------------------------------------------------------
 
 
@@ -462,6 +603,10 @@ def test_unreachable_store_raises_store_unavailable(store_factory, corpus):
             assert store.ping() is False
             with pytest.raises(StoreUnavailable):
                 store.search_items(ItemQuery(text="gun"))
+            with pytest.raises(StoreUnavailable):
+                list(store.search_audit(since=T0))
+            with pytest.raises(StoreUnavailable):
+                list(store.alerts_between(until=T0))
             with pytest.raises(StoreUnavailable):
                 store.setup()
     finally:

@@ -425,7 +425,9 @@ import flows.deployments as d
 from pipeline.config import load_settings
 served = d.served_deployments(load_settings(sys.argv[1]))
 [digest] = [x for x in served if x.flow_name == "daily-digest"]
+[report] = [x for x in served if x.flow_name == "transparency-report"]
 print(json.dumps({"names": [x.name for x in served],
+                  "report": [report.entrypoint, [s.schedule.model_dump(mode="json") for s in report.schedules]],
                   "schedules": [s.schedule.model_dump(mode="json") for s in digest.schedules],
                   "limit": digest.concurrency_limit, "parameters": digest.parameters,
                   "entrypoint": digest.entrypoint}))
@@ -444,6 +446,9 @@ def test_serve_all_serves_the_daily_digest_at_digest_time(settings, tmp_path):
     assert seen["limit"] == 1
     assert seen["parameters"] == {"config_path": str(DEFAULT_CONFIG)}
     assert seen["entrypoint"] == "flows/digest.py:daily_digest"
+    # the monthly transparency report (docs/accountability.md) is served beside it
+    assert seen["report"] == ["flows/report.py:transparency_report",
+                              [{"cron": "0 6 1 * *", "timezone": "America/Chicago", "day_or": True}]]
 
 
 @pytest.mark.slow

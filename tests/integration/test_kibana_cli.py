@@ -114,6 +114,7 @@ def test_import_moves_data_views_to_the_configured_index_prefix(env, kibana):
     objects = stored(kibana)
     assert objects[("index-pattern", "threatline-flagged")]["attributes"]["title"] == "district7-flagged*"
     assert objects[("index-pattern", "threatline-alerts")]["attributes"]["title"] == "district7-alerts*"
+    assert objects[("index-pattern", "threatline-audit")]["attributes"]["title"] == "district7-audit*"
     others = {(o["type"], o["id"]): o for o in SHIPPED if o["type"] != "index-pattern"}
     assert {k: v for k, v in objects.items() if k[0] != "index-pattern"} == others
 

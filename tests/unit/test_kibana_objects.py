@@ -93,10 +93,11 @@ def test_file_is_in_the_canonical_form_export_writes(objects):
     assert dump_ndjson(objects) == OBJECTS_FILE.read_text(encoding="utf-8")
 
 
-def test_data_views_read_flagged_and_alerts_on_the_default_prefix(objects):
+def test_data_views_read_flagged_alerts_and_audit_on_the_default_prefix(objects):
     views = {o["id"]: o["attributes"] for o in objects if o["type"] == "index-pattern"}
     assert views["threatline-flagged"]["title"] == f"{DEFAULT_PREFIX}-flagged*"
     assert views["threatline-alerts"]["title"] == f"{DEFAULT_PREFIX}-alerts*"
+    assert views["threatline-audit"]["title"] == f"{DEFAULT_PREFIX}-audit*"  # the alias and its rolled-over indices
     for attributes in views.values():
         assert attributes["timeFieldName"] == "@timestamp"
     formats = json.loads(views["threatline-alerts"]["fieldFormatMap"])
@@ -247,12 +248,14 @@ def test_unparseable_kql_is_an_error():
 def test_prefix_rewrite_moves_only_data_view_titles_and_back(objects):
     moved = with_prefix(objects, "district7")
     titles = {o["id"]: o["attributes"]["title"] for o in moved if o["type"] == "index-pattern"}
-    assert titles == {"threatline-flagged": "district7-flagged*", "threatline-alerts": "district7-alerts*"}
+    assert titles == {"threatline-flagged": "district7-flagged*", "threatline-alerts": "district7-alerts*",
+                      "threatline-audit": "district7-audit*"}
     assert [o for o in moved if o["type"] != "index-pattern"] == [o for o in objects if o["type"] != "index-pattern"]
     assert validate(moved, TEMPLATES, prefix="district7") == []
     assert validate(moved, TEMPLATES) != [], "titles on another prefix must not pass as the default prefix"
     assert with_prefix(moved, DEFAULT_PREFIX, current="district7") == objects
-    assert objects[1]["attributes"]["title"].startswith(DEFAULT_PREFIX), "with_prefix must not modify its input"
+    first_view = next(o for o in objects if o["type"] == "index-pattern")
+    assert first_view["attributes"]["title"].startswith(DEFAULT_PREFIX), "with_prefix must not modify its input"
 
 
 def test_a_line_that_is_not_json_is_reported_with_its_line_number():
