@@ -83,10 +83,13 @@ def classify(
     from pipeline.classify import classify_jsonl
     from pipeline.terminal import json_line
 
+    try:  # before the model loads: a mistyped path should not cost seconds to report
+        # Bytes, not text: a line with invalid UTF-8 gets its own error instead of ending the run.
+        source = input.open("rb") if input else sys.stdin.buffer
+        sink = output.open("w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        fail(f"error: cannot open {exc.filename}: {exc.strerror}", 2)
     classifier = build_classifier(settings(config))
-    # Bytes, not text: a line with invalid UTF-8 gets its own error instead of ending the run.
-    source = input.open("rb") if input else sys.stdin.buffer
-    sink = output.open("w", encoding="utf-8") if output else sys.stdout
     errors = 0
     try:
         for result in classify_jsonl(source, classifier):

@@ -373,8 +373,18 @@ def format_validation_error(config_file: Path, exc: ValidationError) -> str:
         # a URL's password is masked.
         hidden = err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) or _is_secret(err["loc"])
         shown = "" if hidden else f" (got {mask_url_passwords(repr(got))})"
-        problems.append(f"{key}: {reason}{shown}")
-    return f"{config_file}: " + "; ".join(problems)
+        # the environment beats the file: a key set there is the variable's fault, not the file's
+        variable = _env_name(err["loc"])
+        problems.append(f"environment variable {variable} ({key}): {reason}{shown}" if variable else f"{config_file}: {key}: {reason}{shown}")
+    return "; ".join(problems)
+
+
+def _env_name(loc: tuple[Any, ...]) -> str | None:
+    """The THREATLINE_* variable that set the value at ``loc``, if one did."""
+    if len(loc) < 2:
+        return None
+    wanted = f"THREATLINE_{loc[0]}__{loc[1]}".upper()
+    return next((name for name in os.environ if name.upper() == wanted), None)
 
 
 _SECRET_NAME = re.compile(r"secret|passw|passphrase|api_key|token|credential", re.IGNORECASE)

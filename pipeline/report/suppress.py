@@ -163,3 +163,5 @@ def _equity(equity: MutableMapping[str, Any], k: int) -> None:
             swaps[name] = hidden(k)
     subset(swaps, "items_with_identity_terms", "items_checked", k)
     subset(swaps, "changed", "items_with_identity_terms", k)
+    if is_hidden(swaps.get("items_with_identity_terms")):
+        swaps["variants"] = "suppressed"  # a few swaps per item: their count would give the items away

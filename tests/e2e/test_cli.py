@@ -165,3 +165,8 @@ def test_eval_unlabeled_dry_runs_a_model_on_the_districts_posts(tmp_path):
     assert other.returncode == 0 and version in other.stdout
     assert_one_clear_line(run("eval"), 2, "one of --input")
     assert_one_clear_line(run("eval", "--input", str(district), "--unlabeled", str(district)), 2, "one of --input")
+
+
+def test_classify_with_a_missing_input_file_is_one_line_exit_2(tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    assert_one_clear_line(run("classify", "--input", str(missing)), 2, str(missing), "No such file")

@@ -53,7 +53,7 @@ def test_unknown_section_and_bad_yaml(tmp_path):
 
 def test_bad_env_value_fails_fast(monkeypatch):
     monkeypatch.setenv("THREATLINE_STAGES__BATCH_SIZE", "-3")
-    with pytest.raises(ConfigError, match=r"stages\.batch_size: Input should be greater than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"^environment variable THREATLINE_STAGES__BATCH_SIZE \(stages\.batch_size\): Input should be greater than or equal to 1"):
         load_settings(DEFAULT_CONFIG)
 
 
@@ -140,3 +140,11 @@ def test_the_cli_turns_a_non_json_env_var_into_one_line_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("config error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "THREATLINE_ALERTS__ACK_PREVIOUS_SECRETS" in proc.stderr and "notjson" not in proc.stderr
+
+
+def test_an_unknown_key_in_the_environment_is_blamed_on_the_variable(monkeypatch):
+    monkeypatch.setenv("THREATLINE_STORE__SHARDS", "3")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(DEFAULT_CONFIG)
+    assert str(exc.value) == "environment variable THREATLINE_STORE__SHARDS (store.shards): unknown key"
+    assert str(DEFAULT_CONFIG) not in str(exc.value)

@@ -173,3 +173,12 @@ def test_untrusted_config_strings_are_escaped(fmt):
     if fmt == "html":
         assert "<script>" not in out and "&lt;script&gt;" in out
         assert out.count("data:image/png;base64,") >= 3
+
+
+def test_identity_swap_counts_of_few_items_are_hidden_with_what_would_give_them_away():
+    report = figures(period([item(i) for i in range(20)]))
+    report["equity"] = {"identity_counterfactuals": {"capability": "identity_swap", "model_version": "v3", "items_checked": 20,
+                                                     "items_with_identity_terms": 2, "variants": 8, "changed": 0}}
+    swaps = suppress(report, 5)["equity"]["identity_counterfactuals"]
+    assert swaps["items_checked"] == 20 and swaps["changed"] == 0
+    assert swaps["items_with_identity_terms"] == hidden(5) and swaps["variants"] == "suppressed"
