@@ -219,12 +219,31 @@ def serve_all(settings: Settings, announce=print) -> None:
         announce(f"Prefect API:    {api_url} (PREFECT_API_URL for `prefect deployment run ...`)")
         announce(f"stages:         {', '.join(STAGE_NAMES)} (one process each, restarted if they die)")
         announce(f"deployments:    {', '.join(d.name for d in deployments)}")
+        for warning in startup_warnings(settings, deployments):
+            announce(f"warning: {warning}")
         asyncio.run(_serve_until_stopped(deployments))
         # The event loop is gone, and with it the handlers that stop it: a second SIGTERM or
         # Ctrl-C must not cut the orderly stop below short.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
         announce("stopping: stages, tip line, review server, Prefect")
+
+
+def startup_warnings(settings: Settings, deployments: list) -> list[str]:
+    """What an operator on day one must hear: nothing will come in, or no page will reach anyone."""
+    from pipeline.alerts.roster import placeholder_people
+    from pipeline.bootstrap import build_roster
+
+    warnings = []
+    if not any(d.name.startswith("ingest-") for d in deployments):
+        warnings.append(f"no source is enabled in {settings.config_path(settings.ingest.sources_file)}: "
+                        "only tips come in (docs/sources.md)")
+    placeholders = placeholder_people(build_roster(settings))
+    if placeholders:
+        warnings.append(f"the roster ({settings.config_path(settings.alerts.roster_file)}) still holds the example's "
+                        f"placeholder channels for {len(placeholders)} people ({', '.join(placeholders[:4])}"
+                        f"{', …' if len(placeholders) > 4 else ''}): their pages will not reach them (docs/alerts.md)")
+    return warnings
 
 
 async def _serve_until_stopped(deployments: list) -> None:

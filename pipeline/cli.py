@@ -130,7 +130,10 @@ def stage(
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
+def run(
+    config: ConfigOption = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="the data directory (default: general.data_dir)")] = None,
+) -> None:
     """Serve the stages (one supervised process each), the escalation sweep, the ingest
     deployments, the daily purge and digest (Prefect), the tip line and the review server until
     SIGTERM/Ctrl-C. Creates whatever is missing on the configured backends first."""
@@ -140,6 +143,8 @@ def run(config: ConfigOption = None) -> None:
     from pipeline.logs import configure
 
     configure()
+    if data_dir is not None:  # through the environment: the stage processes read it there too
+        os.environ["THREATLINE_GENERAL__DATA_DIR"] = str(data_dir.resolve())
     # Until Prefect's runner is up, a stop request unwinds startup in order instead of killing
     # the process with the local Prefect server and the stages still running.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -169,6 +169,16 @@ def _dedupe(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+# What the shipped example roster's channels hold: a roster still holding them pages nobody.
+PLACEHOLDERS = ("change-me", "example.org", "example.com")
+
+
+def placeholder_people(roster: Roster) -> list[str]:
+    """Ids of the people with a channel still pointing at the example's placeholder address."""
+    return [p.id for p in roster.data.people
+            if any(mark in c.url.get_secret_value() for c in p.channels for mark in PLACEHOLDERS)]
+
+
 class Roster:
     """A validated roster. Build it with ``load_roster`` or ``parse_roster``."""
 

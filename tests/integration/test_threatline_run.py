@@ -52,7 +52,8 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
             {"name": "reddit:rivertonrun", "kind": "reddit", "base_url": server.url, "subreddit": "rivertonrun",
              "interval_s": 30, "delay_s": 0}]}), encoding="utf-8")
         tip_port = free_port()
-        env = {**os.environ,
+        # the data dir on the command line, not in the environment: the stage processes must get it too
+        env = {**{k: v for k, v in os.environ.items() if k != "THREATLINE_GENERAL__DATA_DIR"},
                "THREATLINE_INGEST__SOURCES_FILE": str(sources),
                "THREATLINE_TIPLINE__PORT": str(tip_port),
                "THREATLINE_PREFECT__LOCAL_PORT": str(free_port()),
@@ -62,7 +63,7 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
         posts, tips = load_samples()
         with runtime(settings) as rt:
             rt.setup()
-            proc = subprocess.Popen([THREATLINE, "--config", str(DEFAULT_CONFIG), "run"], env=env,
+            proc = subprocess.Popen([THREATLINE, "--config", str(DEFAULT_CONFIG), "run", "--data-dir", str(settings.data_dir)], env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             try:
                 # Published while the service is already running: the consumers must pick them up.
@@ -89,6 +90,8 @@ def test_run_serves_flows_and_the_tip_line_until_sigterm(settings, tmp_path):
         assert "stages:         classify-tips, classify, index, alert" in output
         assert "ingest-reddit-rivertonrun" in output and "escalate-alerts" in output
         assert "Traceback" not in output and "never awaited" not in output, output
+        # the shipped roster's example channels reach nobody, and day one must say so
+        assert "warning: the roster" in output and "placeholder channels" in output
         assert server.paths("/r/rivertonrun/"), "the ingest deployment never crawled"
         assert (settings.data_dir / "prefect").is_dir()  # PREFECT_HOME stayed inside the data dir
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -567,3 +568,27 @@ def test_chain_never_repeats_and_ends_with_the_admins(r, role, school, instant):
     while (nxt := r.next_after(role, school, instant, walked)) is not None:
         walked.append(nxt.id)
     assert walked == chain
+
+
+def test_placeholder_people_are_the_ones_still_holding_the_example_channels():
+    from pipeline.alerts.roster import load_roster, placeholder_people
+    from pipeline.bootstrap import district_schools
+    from pipeline.config import DEFAULT_CONFIG, load_settings
+
+    s = load_settings(DEFAULT_CONFIG)
+    shipped = load_roster(s.config_path(s.alerts.roster_file), district_schools(s))
+    assert placeholder_people(shipped) == [p.id for p in shipped.data.people if p.channels]
+    real = shipped.data.model_copy(update={"people": tuple(
+        p.model_copy(update={"channels": tuple(c.model_copy(update={"url": SecretStr("mailtos://a:b@mail.district.k12.us?to=x@district.k12.us")})
+                                          for c in p.channels)}) for p in shipped.data.people)})
+    assert placeholder_people(type(shipped)(real, district_schools(s), shipped.timezone)) == []
+
+
+def test_run_warns_on_day_one_when_nothing_comes_in_and_no_page_can_arrive():
+    from flows.deployments import startup_warnings
+    from pipeline.config import DEFAULT_CONFIG, load_settings
+
+    warnings = startup_warnings(load_settings(DEFAULT_CONFIG), deployments=[])  # the shipped config: every source off
+    assert len(warnings) == 2
+    assert warnings[0].startswith("no source is enabled in ") and "only tips come in" in warnings[0]
+    assert "placeholder channels for 9 people" in warnings[1]
