@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -147,7 +148,49 @@ def submit_samples(rt, tips: list[Tip]) -> int:
     return len(tips)
 
 
+WIDE = 120  # columns a six-column table needs before school names and sources stop wrapping letter by letter
+
+
 def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc], limit: int = 40) -> None:
+    if console.width < WIDE:  # a laptop terminal, or piped into a file or `less` (rich assumes 80)
+        print_records(console, summary, flagged, limit)
+    else:
+        print_table(console, summary, flagged, limit)
+    if len(flagged) > limit:
+        console.print(f"… and {len(flagged) - limit} more in the store.")
+    if summary.pages:
+        paged = Table(title="pages sent (each roster channel points at the demo's loopback inbox)")
+        paged.add_column("to")
+        paged.add_column("title")
+        for page in summary.pages:
+            paged.add_row(safe_text(page["to"]), safe_text(page["title"]))
+        console.print(paged)
+    console.print(Text(
+        f"crawled {summary.crawled} posts · {summary.tipped} tips through the tip line · classified {summary.classified} · flagged {summary.flagged} · "
+        f"indexed {summary.indexed} · alerts {summary.alerts} · dead-lettered {summary.dead_lettered}\n"
+        f"data: {summary.data_dir}"
+    ))
+
+
+def print_records(console: Console, summary: DemoSummary, flagged: list[StoredDoc], limit: int) -> None:
+    """One block per item, full width for the text and the reasons: readable at 80 columns."""
+    console.print(Text(f"threatline triage — {summary.flagged} flagged of {summary.ingested} ingested", style="bold"))
+    for hit in flagged[:limit]:
+        threat = hit.doc["threat"]
+        head = Text("\n")
+        head.append(threat["severity"], style=SEVERITY_STYLE.get(threat["severity"], ""))
+        head.append(f" {threat['category']} · ")
+        head.append_text(safe_text(threat.get("school") or "no school named"))
+        head.append(" · ")
+        head.append_text(safe_text(hit.doc["event"]["provider"]))
+        console.print(head)
+        # Untrusted text goes in as Text, never as markup, its control characters shown not obeyed.
+        console.print(Padding(safe_text(_excerpt(hit.doc["message"])), (0, 0, 0, 2)))
+        for line in threat.get("explanation", [])[:3]:
+            console.print(Padding(Text("· ", style="dim").append_text(safe_text(line)), (0, 0, 0, 2)))
+
+
+def print_table(console: Console, summary: DemoSummary, flagged: list[StoredDoc], limit: int) -> None:
     table = Table(title=f"threatline triage — {summary.flagged} flagged of {summary.ingested} ingested",
                   show_lines=True, expand=True)
     for column, ratio in (("sev", 0), ("category", 0), ("school", 1), ("source", 1), ("text", 3), ("why", 3)):
@@ -165,20 +208,6 @@ def print_triage(console: Console, summary: DemoSummary, flagged: list[StoredDoc
             safe_text("\n".join(threat.get("explanation", [])[:3])),
         )
     console.print(table)
-    if len(flagged) > limit:
-        console.print(f"… and {len(flagged) - limit} more in the store.")
-    if summary.pages:
-        paged = Table(title="pages sent (each roster channel points at the demo's loopback inbox)")
-        paged.add_column("to")
-        paged.add_column("title")
-        for page in summary.pages:
-            paged.add_row(safe_text(page["to"]), safe_text(page["title"]))
-        console.print(paged)
-    console.print(Text(
-        f"crawled {summary.crawled} posts · {summary.tipped} tips through the tip line · classified {summary.classified} · flagged {summary.flagged} · "
-        f"indexed {summary.indexed} · alerts {summary.alerts} · dead-lettered {summary.dead_lettered}\n"
-        f"data: {summary.data_dir}"
-    ))
 
 
 def _excerpt(text: str, limit: int = 160) -> str:

@@ -114,6 +114,17 @@ def test_demo_prints_a_triage_table(tmp_path):
     assert "indexed" in result.stdout
 
 
+def test_demo_reads_at_80_columns_and_piped(tmp_path):
+    """Piped (rich assumes 80 columns) or on a narrow terminal: one block per item, not a table
+    whose school and source columns wrap a few letters per line."""
+    result = run("demo", "--data-dir", str(tmp_path / "demo"), env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith("P1 violence · ") and "School · " in line for line in lines)
+    assert "┃ sev" not in result.stdout and "indexed" in result.stdout
+
+
 def test_eval_prints_auc_and_precision_recall_per_category(tmp_path):
     rows = [("im bringing a gun to LHS tomorrow and shooting everyone in the quad", 1, 0, 0),
             ("gonna stab mr davis in the lincoln parking lot after school friday", 1, 0, 0),
