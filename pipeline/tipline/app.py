@@ -47,6 +47,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
     submits = RateLimiter(cfg.submit_limit, cfg.window_s)
     lookups = RateLimiter(cfg.lookup_limit, cfg.window_s)
     client_of = ClientAddress(cfg.trusted_proxies)
+    zone = settings.general.timezone  # tipsters read times on the district's clock, as staff do
     max_body = cfg.max_body_bytes
 
     async def purge_once() -> None:
@@ -140,7 +141,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
             thread = await run_in_threadpool(service.open_thread, form.get("code", ""), form.get("passphrase"))
         except InputError as exc:
             return HTMLResponse(pages.check_form(form.get("code", ""), exc.message), status_code=exc.status)
-        return HTMLResponse(pages.thread(thread_view(thread), form.get("passphrase", "")))
+        return HTMLResponse(pages.thread(thread_view(thread), form.get("passphrase", ""), timezone=zone))
 
     @app.post("/check/followup", response_class=HTMLResponse)
     async def followup_submit(request: Request):
@@ -155,9 +156,9 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
             follow = parse(FollowUpIn, {"message": form.get("message", "")})
             thread = await run_in_threadpool(service.follow_up, code, secret, follow)
         except InputError as exc:
-            return HTMLResponse(pages.thread(thread_view(thread), secret, exc.fields, exc.message),
+            return HTMLResponse(pages.thread(thread_view(thread), secret, exc.fields, exc.message, timezone=zone),
                                 status_code=exc.status)
-        return HTMLResponse(pages.thread(thread_view(thread), secret), status_code=201)
+        return HTMLResponse(pages.thread(thread_view(thread), secret, timezone=zone), status_code=201)
 
     # --- JSON API (DESIGN.md §4) -------------------------------------------------------------
 

@@ -3,15 +3,28 @@ reader. Every piece of text that did not come from this file goes through ``esc`
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
+from zoneinfo import ZoneInfo
 
 from pipeline.tipline.validation import MESSAGE_MAX, SHORT_MAX
 
-EMERGENCY = "If someone is in danger right now, call 911."
+# A student in crisis needs more than 911: the 988 Lifeline (call or text) and the Crisis Text Line.
+EMERGENCY = ("If someone is in danger right now, call 911. If you are thinking about hurting yourself, or are worried "
+             "about someone who is, call or text 988 (Suicide & Crisis Lifeline), or text HOME to 741741 (Crisis Text Line).")
+EMERGENCY_HTML = ('If someone is in danger right now, call <a href="tel:911">911</a>.<br>If you are thinking about '
+                  'hurting yourself, or are worried about someone who is, call or text <a href="tel:988">988</a> '
+                  '(Suicide &amp; Crisis Lifeline), or text HOME to <a href="sms:741741?body=HOME">741741</a> '
+                  '(Crisis Text Line).')
+# What a tipster reads for the thread store's statuses (pipeline.tipline.threads.STATUSES).
+STATUS_WORDS = {"received": "Received. School staff will read it.",
+                "in_review": "School staff are looking into it.",
+                "closed": "Closed. Staff have finished with this tip. You can still add details, and they will see them."}
 
 _STYLE = """
 body{font:1.05rem/1.5 system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;color:#111;background:#fff}
-.banner{background:#b00020;color:#fff;padding:1rem;font-size:1.25rem;font-weight:700;border-radius:.3rem}
+.banner{background:#b00020;color:#fff;padding:1rem;font-size:1.15rem;font-weight:700;border-radius:.3rem}
+.banner a{color:#fff;text-decoration:underline}
 label{display:block;font-weight:600;margin-top:1.2rem}
 .hint{color:#444;font-size:.95rem;margin:.2rem 0}
 .error{color:#b00020;font-weight:600;margin:.2rem 0}
@@ -35,7 +48,7 @@ def page(title: str, body: str) -> str:
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f'<p class="banner" role="note">{EMERGENCY}</p>'
+        f'<p class="banner" role="note">{EMERGENCY_HTML}</p>'
         f"<main>{body}</main>"
         '<footer><p><a href="/">Send a tip</a> · <a href="/check">Check replies to a tip</a></p>'
         "<p>This tip line does not record your IP address, your device or any cookies. "
@@ -126,16 +139,26 @@ def check_form(code: str = "", general: str | None = None) -> str:
     return page("Check replies", body)
 
 
-def thread(view: dict, secret: str, errors: dict[str, str] | None = None, general: str | None = None) -> str:
+def local_time(iso: str, timezone: str) -> str:
+    """"Dec 2, 9:15 AM CST": the district's clock, as the school side reads it."""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone))
+    except (TypeError, ValueError):
+        return str(iso)
+    return f"{moment:%b} {moment.day}, {moment.hour % 12 or 12}:{moment:%M %p %Z}"
+
+
+def thread(view: dict, secret: str, errors: dict[str, str] | None = None, general: str | None = None,
+           timezone: str = "UTC") -> str:
     errors = errors or {}
     msgs = "".join(
         f'<div class="msg {"staff" if m["from"] == "staff" else "you"}"><p><strong>'
-        f'{"Staff" if m["from"] == "staff" else "You"}</strong> · {esc(m["at"][:16].replace("T", " "))} UTC</p>'
+        f'{"Staff" if m["from"] == "staff" else "You"}</strong> · {esc(local_time(m["at"], timezone))}</p>'
         f'<p>{esc(m["text"])}</p></div>' for m in view["messages"])
     m_attrs, m_html = _described("message", errors, "Anything you want to add or answer.")
     body = f"""
 <h1>Your tip {esc(view["code"])}</h1>
-<p>Status: <strong>{esc(view["status"])}</strong></p>
+<p>Status: <strong>{esc(STATUS_WORDS.get(view["status"], view["status"]))}</strong></p>
 {_summary(errors, general)}
 {msgs}
 <h2>Add details</h2>
@@ -151,4 +174,4 @@ def thread(view: dict, secret: str, errors: dict[str, str] | None = None, genera
 
 def problem(title: str, message: str) -> str:
     return page(title, f'<h1>{esc(title)}</h1><p role="alert">{esc(message)}</p>'
-                       f"<p><strong>{EMERGENCY}</strong></p>")
+                       f"<p><strong>{EMERGENCY_HTML}</strong></p>")

@@ -87,7 +87,7 @@ def test_bus_down_answers_503_with_the_banner_and_leaves_nothing_behind(tipline)
     assert r.headers["retry-after"]
     assert tipline.threads.count() == 0
     page = tipline.http.post("/", data={"message": "someone has a gun in the parking lot"})
-    assert page.status_code == 503 and "call 911" in page.text and "not sent" in page.text
+    assert page.status_code == 503 and "tel:911" in page.text and "not sent" in page.text
     assert tipline.threads.count() == 0
 
 
@@ -170,3 +170,20 @@ def test_a_huge_integer_gets_400_not_500(tipline):
                                headers={"Content-Type": "application/json", "X-Tip-Passphrase": "a-b-c"})
     assert follow.status_code == 400 and "number" in follow.json()["error"]
     assert tipline.threads.count() == 0
+
+
+def test_a_tipster_reads_words_local_times_and_every_crisis_line(tipline):
+    """The thread page: a status in words, times on the district's clock (as staff see them),
+    and 988 and the Crisis Text Line beside 911, as links a phone can call or text."""
+    from pipeline.tipline import pages
+
+    body = submit(tipline).json()
+    tipline.threads.add_message(body["code"], "staff", "Thank you. Which lunch period?")
+    tipline.threads.set_status(body["code"], "in_review")
+    page = tipline.http.post("/check", data={"code": body["code"], "passphrase": body["passphrase"]})
+    assert page.status_code == 200
+    assert "School staff are looking into it." in page.text and "in_review" not in page.text
+    assert "UTC" not in page.text and (" CST" in page.text or " CDT" in page.text)
+    for link in ('href="tel:911"', 'href="tel:988"', 'href="sms:741741?body=HOME"'):
+        assert link in page.text
+    assert "988" in pages.EMERGENCY and "741741" in pages.EMERGENCY  # the JSON API's "emergency" text too

@@ -44,7 +44,7 @@ def test_an_unexpected_error_is_a_human_500_without_traceback_or_tip_text(rt, tm
         page = t.http.post("/check", data={"code": "ABCDEFGHJK", "passphrase": "x"})
     assert api.status_code == 500 and "try again" in api.json()["error"] and "911" in api.json()["emergency"]
     assert api.headers["cache-control"] == "no-store" and "default-src 'none'" in api.headers["content-security-policy"]
-    assert page.status_code == 500 and "call 911" in page.text and "try again" in page.text
+    assert page.status_code == 500 and "tel:911" in page.text and "try again" in page.text
     logged = formatted(server_log)
     assert "unexpected RuntimeError on GET /api/tips/{code}" in logged
     for leak in ("UNIQUE-TIP-TEXT", "Traceback", "ABCDEFGHJK"):

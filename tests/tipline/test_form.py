@@ -16,7 +16,8 @@ def test_form_page_is_accessible_without_javascript(tipline):
     r = tipline.http.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
-    assert "If someone is in danger right now, call 911." in page
+    assert 'If someone is in danger right now, call <a href="tel:911">911</a>.' in page
+    assert 'call or text <a href="tel:988">988</a>' in page and 'text HOME to <a href="sms:741741?body=HOME">741741</a>' in page
     assert "<script" not in page.lower()
     for field in ("message", "school", "when_where", "urgent", "contact"):
         assert f'<label for="{field}"' in page and f'id="{field}"' in page
@@ -50,7 +51,7 @@ def test_form_errors_are_tied_to_their_fields_and_values_kept_escaped(tipline):
     assert 'id="message-error">Please write what you saw or heard.' in page
     assert "<script>alert(1)</script>" not in page
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "call 911" in page
+    assert "tel:911" in page
     assert tipline.threads.count() == 0
 
 
@@ -74,7 +75,7 @@ def test_check_with_a_wrong_passphrase_says_the_same_as_an_unknown_code(tipline)
 
 def test_form_rejects_other_content_types_and_bad_utf8(tipline):
     multipart = tipline.http.post("/", files={"message": ("m.txt", b"hi")})
-    assert multipart.status_code == 415 and "call 911" in multipart.text
+    assert multipart.status_code == 415 and "tel:911" in multipart.text
     bad = tipline.http.post("/", content=b"message=caf%E9", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert bad.status_code == 400 and "UTF-8" in bad.text
     assert tipline.threads.count() == 0

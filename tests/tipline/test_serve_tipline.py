@@ -63,7 +63,7 @@ def test_serve_tipline_takes_a_tip_and_stops_cleanly_on_sigterm(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}"
         page = wait_until_serving(proc, url)
-        assert page.status_code == 200 and "call 911" in page.text
+        assert page.status_code == 200 and "tel:911" in page.text
         r = httpx.post(url + "/api/tips", json={"message": TEXT}, timeout=30)
         assert r.status_code == 201, r.text
     finally:

@@ -47,7 +47,7 @@ def test_every_key_is_overridable_by_environment(clean_env):
 ])
 def test_bad_values_fail_loudly(clean_env, key, value, reason):
     clean_env.setenv(f"THREATLINE_TIPLINE__{key.upper()}", value)
-    with pytest.raises(ConfigError, match=f"tipline.{key}: .*{reason}"):
+    with pytest.raises(ConfigError, match=rf"THREATLINE_TIPLINE__{key.upper()} \(tipline\.{key}\): .*{reason}"):
         load_settings(DEFAULT_CONFIG)
 
 
