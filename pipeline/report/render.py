@@ -107,18 +107,19 @@ def _plot(title: str, cells: Mapping[str, Any]) -> str:
 
     names = list(cells)
     values = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0 for v in cells.values()]
-    fig, ax = plt.subplots(figsize=(6, 0.45 * max(len(names), 2) + 1))
-    bars = ax.barh(names, values, color="#3b6ea5")
-    for bar, v in zip(bars, cells.values()):
-        ax.annotate(str(v), (bar.get_width(), bar.get_y() + bar.get_height() / 2), xytext=(4, 0),
-                    textcoords="offset points", va="center", fontsize=9)
-    ax.set_title(title)
-    ax.invert_yaxis()
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    with matplotlib.rc_context({"text.parse_math": False}):  # a "$" in a school or source name is text, not TeX
+        fig, ax = plt.subplots(figsize=(6, 0.45 * max(len(names), 2) + 1))
+        bars = ax.barh(names, values, color="#3b6ea5")
+        for bar, v in zip(bars, cells.values()):
+            ax.annotate(str(v), (bar.get_width(), bar.get_y() + bar.get_height() / 2), xytext=(4, 0),
+                        textcoords="offset points", va="center", fontsize=9)
+        ax.set_title(title)
+        ax.invert_yaxis()
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.tight_layout()
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -168,7 +168,7 @@ def test_no_text_name_or_handle_reaches_any_format():
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_untrusted_config_strings_are_escaped(fmt):
-    report = suppress(figures(period([item(i, source="<script>alert(1)</script>") for i in range(6)])), 5)
+    report = suppress(figures(period([item(i, source="<script>alert(1)</script>", school=r"$\nosuchmacro$ Academy") for i in range(6)])), 5)
     out = RENDERERS[fmt]({**report, "school": None})
     if fmt == "html":
         assert "<script>" not in out and "&lt;script&gt;" in out
