@@ -4,6 +4,7 @@ anyone can write: every piece of text that did not come from this file goes thro
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from urllib.parse import quote
 
 from pipeline.schema import Alert
 from pipeline.tipline.pages import esc
@@ -48,7 +49,10 @@ def _summary(alert: Alert, tz: tzinfo) -> str:
             f"<dt>School</dt><dd>{esc(alert.school or 'no school matched')}</dd>"
             f"<dt>Paged</dt><dd>{esc(when(alert.created_at, tz))}</dd></dl>"
             f'<h2>What was flagged</h2><p class="excerpt">{esc(alert.excerpt)}</p>'
-            f"<h2>Why</h2><ul>{why}</ul>")
+            f"<h2>Why</h2><ul>{why}</ul>"
+            # relative, like the form: /ack/<token> and /items/<id> are served side by side, behind any prefix
+            f'<p><a href="../items/{esc(quote(alert.item_id, safe=""))}">Open the case in the review console</a> '
+            "(you may be asked to log in).</p>")
 
 
 def confirm(alert: Alert, for_whom: str, tz: tzinfo) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import timedelta
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -47,6 +48,9 @@ def test_get_shows_the_alert_and_acknowledges_nothing(rt, pager, sent, client):
     # One button, posting back to this very address; the token is not written into the page.
     assert '<form method="post"><button type="submit">Acknowledge</button></form>' in html
     assert path.rsplit("/", 1)[1] not in html
+    # the case itself is one tap away: a relative link to its console page (behind any path prefix)
+    assert f'<a href="../items/{alert.item_id}">Open the case in the review console</a>' in html
+    assert client.get(urljoin(path, f"../items/{alert.item_id}"), follow_redirects=False).status_code in (200, 303)
     assert r.headers["cache-control"] == "no-store" and r.headers["referrer-policy"] == "no-referrer"
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
