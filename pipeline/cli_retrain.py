@@ -4,7 +4,6 @@ loop (docs/retraining.md). Heavy imports stay inside the commands."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,10 +27,6 @@ FunctionalOption = Annotated[Optional[Path], typer.Option("--functional", help="
 CorpusOption = Annotated[Optional[Path], typer.Option("--corpus", help="training corpus (default <models_dir>/data/corpus.jsonl)")]
 
 
-def _since(value: str | None, timezone: str) -> datetime | None:
-    return moment_option(value, timezone, "--since")
-
-
 @labels_app.command("export")
 def labels_export(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSON Lines out (default stdout)")] = None,
@@ -44,7 +39,7 @@ def labels_export(
     from pipeline.retraining import export_labels
 
     s = settings(config)
-    start = _since(since, s.general.timezone)
+    start = moment_option(since, s.general.timezone, "--since")
     with build_store(s) as store:
         sink = open_private(output, encoding="utf-8") if output else sys.stdout
         try:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from pipeline.bus import Bus
-from pipeline.schema import ScoredItem
+from pipeline.schema import ScoredItem, as_utc
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ def read_district_stream(bus: Bus, topic: str, *, days: int, max_posts: int = 50
         except ValidationError:
             unreadable += 1
             continue
-        scored_at = item.scored_at if item.scored_at.tzinfo else item.scored_at.replace(tzinfo=UTC)
-        if item.kind == "post" and scored_at >= cutoff:
+        if item.kind == "post" and as_utc(item.scored_at) >= cutoff:
             latest.pop(item.id, None)
             latest[item.id] = item  # re-inserted: keeps arrival order with the newest copy
     items = list(latest.values())[-max_posts:]

@@ -29,6 +29,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A naive time is UTC, everywhere in threatline."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def stable_id(*parts: str) -> str:
     """Hex id derived from its parts; the same parts always give the same id."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()

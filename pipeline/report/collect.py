@@ -12,13 +12,9 @@ from pydantic import ValidationError
 
 from pipeline.bus import Bus
 from pipeline.report.figures import NO_SCHOOL, Intake, PeriodData
-from pipeline.schema import ScoredItem
+from pipeline.schema import ScoredItem, as_utc
 from pipeline.store import ItemQuery, Store
 from pipeline.store.paging import every_item
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_intake(bus: Bus, topic: str, since: datetime, until: datetime, retention_days: int,
@@ -31,7 +27,7 @@ def read_intake(bus: Bus, topic: str, since: datetime, until: datetime, retentio
             item = ScoredItem.model_validate_json(message.value)
         except ValidationError:
             continue  # not a scored item: nothing a report can count
-        when = _utc(item.created_at or item.scored_at)
+        when = as_utc(item.created_at or item.scored_at)
         if since <= when < until and (school is None or item.school == school):
             seen[item.id] = item
     items = list(seen.values())
@@ -44,7 +40,7 @@ def read_intake(bus: Bus, topic: str, since: datetime, until: datetime, retentio
 
 def read_period(store: Store, bus: Bus, scored_topic: str, since: datetime, until: datetime, *,
                 retention_days: int, school: str | None = None, now: datetime | None = None) -> PeriodData:
-    since, until = _utc(since), _utc(until)
+    since, until = as_utc(since), as_utc(until)
     items = [h.doc for h in every_item(store, ItemQuery(since=since, until=until, school=(school,) if school else ()))]
     ids = {h["event"]["id"] for h in items}
     alerts = [a.doc for a in store.alerts_between(since, until) if school is None or a.doc.get("item_id") in ids]
@@ -52,7 +48,7 @@ def read_period(store: Store, bus: Bus, scored_topic: str, since: datetime, unti
     if school is not None:  # a purge or a read names an item: keep only this school's
         audit = [r for r in audit if (r.get("threat") or {}).get("item_id") in ids
                  or ((r.get("event") or {}).get("action") == "purge" and _purged_here(r, school))]
-    intake = read_intake(bus, scored_topic, since, until, retention_days, _utc(now or datetime.now(UTC)), school)
+    intake = read_intake(bus, scored_topic, since, until, retention_days, as_utc(now or datetime.now(UTC)), school)
     return PeriodData(since, until, items, alerts, audit, intake)
 
 

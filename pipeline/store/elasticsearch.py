@@ -28,6 +28,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 
 from pipeline.config import REPO_ROOT, Settings
+from pipeline.schema import as_utc
 from pipeline.store import (
     INDICES,
     ConflictError,
@@ -164,7 +165,7 @@ def item_search_body(query: ItemQuery) -> dict[str, Any]:
 def period_filters(since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
     """Filters for ``@timestamp`` in [since, until), bounds as UTC ISO 8601 (naive means UTC);
     a document without ``@timestamp`` is in no period."""
-    bounds = {op: (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    bounds = {op: as_utc(moment).astimezone(UTC).isoformat()
               for op, moment in (("gte", since), ("lt", until)) if moment is not None}
     return [{"range": {"@timestamp": bounds}} if bounds else {"exists": {"field": "@timestamp"}}]
 

@@ -12,10 +12,11 @@ from pipeline.tipline.validation import MESSAGE_MAX, SHORT_MAX
 # A student in crisis needs more than 911: the 988 Lifeline (call or text) and the Crisis Text Line.
 EMERGENCY = ("If someone is in danger right now, call 911. If you are thinking about hurting yourself, or are worried "
              "about someone who is, call or text 988 (Suicide & Crisis Lifeline), or text HOME to 741741 (Crisis Text Line).")
-EMERGENCY_HTML = ('If someone is in danger right now, call <a href="tel:911">911</a>.<br>If you are thinking about '
-                  'hurting yourself, or are worried about someone who is, call or text <a href="tel:988">988</a> '
-                  '(Suicide &amp; Crisis Lifeline), or text HOME to <a href="sms:741741?body=HOME">741741</a> '
-                  '(Crisis Text Line).')
+# The same sentences on the pages, derived so they cannot drift apart: each number a link a
+# phone calls or texts with one tap.
+EMERGENCY_HTML = (escape(EMERGENCY).replace(" 911.", ' <a href="tel:911">911</a>.<br>')
+                  .replace(" 988 ", ' <a href="tel:988">988</a> ')
+                  .replace(" 741741 ", ' <a href="sms:741741?body=HOME">741741</a> '))
 # What a tipster reads for the thread store's statuses (pipeline.tipline.threads.STATUSES).
 STATUS_WORDS = {"received": "Received. School staff will read it.",
                 "in_review": "School staff are looking into it.",
