@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean tipline-messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/retrain.py
+
+# The tip line's translations (docs/tipline.md, "Languages"): the marked strings into the template,
+# then merged into every catalog for translators. The tip line compiles the catalogs when it starts.
+LOCALES := pipeline/tipline/locales
+tipline-messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --no-wrap --sort-output -k N_ -k Message -c TRANSLATORS: \
+		--project threatline --version 0.1.0 -o $(LOCALES)/tipline.pot pipeline/tipline
+	$(BIN)/pybabel update --no-wrap --ignore-obsolete -D tipline -i $(LOCALES)/tipline.pot -d $(LOCALES)
 
 clean:
 	rm -rf $(VENV) data

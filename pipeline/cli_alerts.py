@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
+
 from pipeline.actors import cli_actor
 from pipeline.cli import ConfigOption, app, fail, plain_console, settings
 from pipeline.terminal import safe_text
 
-alerts_app = typer.Typer(help="Alerts: on-duty lookup, open pages, escalation sweep, acknowledgement.",
+alerts_app = typer.Typer(help="Alerts: on-duty lookup, open pages, escalation sweep, acknowledgement, "
+                         "test pages.",
                          no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
@@ -19,9 +21,9 @@ ROLES = ("sro", "counselor", "admin")
 
 
 @alerts_app.command("on-duty")
-def on_duty(school: Annotated[Optional[str], typer.Option("--school", help="a school name from schools.yaml; "
+def on_duty(school: Annotated[str | None, typer.Option("--school", help="a school name from schools.yaml; "
                                                           "default: items that matched no school")] = None,
-            at: Annotated[Optional[str], typer.Option("--at", help="an instant with its UTC offset, e.g. "
+            at: Annotated[str | None, typer.Option("--at", help="an instant with its UTC offset, e.g. "
                                                       "2026-12-24T22:00-06:00 (default: now)")] = None,
             config: ConfigOption = None) -> None:
     """Who would be paged, in chain order, per role."""
@@ -71,9 +73,8 @@ def list_alerts(every: Annotated[bool, typer.Option("--all", help="acknowledged 
 @alerts_app.command("show")
 def show(alert_id: str, config: ConfigOption = None) -> None:
     """One alert with its history (sent, failed, escalated, acknowledged…)."""
-    from pipeline.bootstrap import runtime
-
     from pipeline.alerts.pager import alert_from_document
+    from pipeline.bootstrap import runtime
 
     with runtime(settings(config)) as rt:
         stored = rt.store.get_alert(alert_id)
@@ -124,3 +125,44 @@ def ack(alert_id: str,
         typer.echo(f"already acknowledged by {a.acknowledged_by} at {a.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC")
     else:
         typer.echo(f"acknowledged by {a.acknowledged_by} after {a.time_to_ack_s:.0f} s; escalation stopped")
+
+
+KNOWN_IDS_SHOWN = 12
+
+
+@alerts_app.command("test-page")
+def test_page(person_id: Annotated[str, typer.Argument(metavar="PERSON", help="a person's id in the roster")],
+              config: ConfigOption = None) -> None:
+    """Send a labelled test message to PERSON through each of their channels; exit 1 if any failed."""
+    from pipeline.alerts.delivery import deliver
+    from pipeline.alerts.messages import TEST_PAGE_TITLE, message_for_test_page
+    from pipeline.bootstrap import build_roster
+    from pipeline.schema import utcnow
+
+    s = settings(config)
+    people = build_roster(s).people
+    person = people.get(person_id)
+    if person is None:
+        known = sorted(people)
+        listed = ", ".join(known) if len(known) <= KNOWN_IDS_SHOWN else f"{len(known)} people"
+        fail(f"error: no person {person_id!r} in the roster (known: {listed})", 2)
+    if not person.channels:
+        fail(f"error: {person.id} has no channels in the roster: nobody to send a test page to", 1)
+    table = Table(title=f"test page to {person.id}")
+    for column in ("#", "channel", "outcome", "attempts", "error"):
+        table.add_column(column)
+    failed = 0
+    sent_by, at = cli_actor(), utcnow()
+    for n, channel in enumerate(person.channels, 1):
+        # Each channel on its own, retried as a page would be: paging stops at the first that
+        # works, a test must know about every one. Its type and error type only, never its URL.
+        alone = person.model_copy(update={"channels": (channel,)})
+        result = deliver(alone, TEST_PAGE_TITLE, message_for_test_page(person.name, channel.type, sent_by, at),
+                         retries=s.alerts.delivery_retries, backoff_s=s.alerts.delivery_backoff_s)
+        last = result.attempts[-1]
+        failed += result.status != "delivered"
+        table.add_row(str(n), channel.type, result.status, str(len(result.attempts)),
+                      "" if last.ok else last.error or "not accepted")
+    plain_console().print(table)
+    if failed:
+        fail(f"{failed} of {len(person.channels)} channel(s) failed", 1)

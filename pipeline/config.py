@@ -170,7 +170,9 @@ class ReviewConfig(_Section):
     # As tipline.trusted_proxies: reverse proxies whose X-Forwarded-For names the client.
     trusted_proxies: list[str] = Field(default_factory=list)
     # The console (docs/review.md). Who may log in, with which role: `threatline users`.
-    users_file: Path = Path("users.yaml")  # relative to this config file's directory
+    # None: users.yaml in data_dir, beside the other private state (it holds password hashes and
+    # must not sit in a git checkout). A relative path is relative to this config file's directory.
+    users_file: Path | None = None
     # Signs the session cookies. Unset: a random secret generated once in data_dir.
     session_secret: SecretStr | None = None
     secure_cookies: bool = False  # set true when the console is served over HTTPS (it should be)
@@ -222,11 +224,30 @@ class TiplineConfig(_Section):
     # Reverse proxies whose X-Forwarded-For names the client for rate limiting (addresses or
     # networks). Empty: the TCP peer is the client.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Languages of the pages (docs/tipline.md): "en" (the source text, the last fallback) and
+    # those with a catalog in pipeline/tipline/locales/.
+    languages: list[str] = Field(default_factory=lambda: ["en", "es"], min_length=1)
+    # An optional picture on the form: its largest upload, and the most pixels it may decode to
+    # (a small file can decode to gigabytes: a decompression bomb). 40 MP holds any phone photo.
+    attachment_max_bytes: int = Field(default=5 * 1024 * 1024, ge=100 * 1024, le=20 * 1024 * 1024)
+    attachment_max_pixels: int = Field(default=40_000_000, ge=1_000_000, le=100_000_000)
 
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return _check_networks(value)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not re.fullmatch(r"[a-z]{2,3}", code):
+                raise ValueError(f"{code!r} is not a language code such as 'es' (two or three lowercase letters)")
+        if "en" not in value:
+            raise ValueError("must include 'en': the pages are written in English, the fallback for every other")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a language twice")
+        return value
 
 
 class ReportConfig(_Section):
@@ -284,6 +305,12 @@ class Settings(BaseSettings):
 
     def config_path(self, relative: Path) -> Path:
         return relative if relative.is_absolute() else self.config_dir / relative
+
+    @property
+    def users_path(self) -> Path:
+        """The review console's users file (``review.users_file``)."""
+        users_file = self.review.users_file
+        return self.data_dir / "users.yaml" if users_file is None else self.config_path(users_file)
 
     @property
     def data_dir(self) -> Path:

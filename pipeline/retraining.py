@@ -90,23 +90,53 @@ def collect_cases(store: Store | None, label_files: Sequence[Path]) -> list[Labe
 
 
 def change_champion(store: Store, models: Path, version: str, *, action: str, by: str, reasons: list[str],
-                    forced: bool = False) -> dict:
+                    forced: bool = False, role: str = ROLE) -> dict:
     """Audit first, then switch: a change of champion that cannot be audited does not happen."""
     from pipeline.nlp.registry import champion_or_none, change_champion as switch
 
     store.append_audit([audit_document(ReviewEvent(
-        actor=by, role=ROLE, action=action, reason=("forced: " if forced else "") + "; ".join(reasons),
+        actor=by, role=role, action=action, reason=("forced: " if forced else "") + "; ".join(reasons),
         details={"version": version, "previous": champion_or_none(models), "forced": forced}))])
     return switch(models, version, action=action, by=by, reasons=reasons, forced=forced)
 
 
-def apply_decision(store: Store, models: Path, decision: Decision, mode: PromoteMode, by: str | None) -> dict | None:
-    if mode == "force" and not by:
-        raise ValueError("a forced promotion needs the name of the person taking responsibility (--by)")
+class ForceRefused(ValueError):
+    """``--by`` may not force a promotion; the message is fit to show."""
+
+
+def forcing_admin(settings: Settings, by: str | None) -> str:
+    """``by`` if it names an enabled admin of the review console's users file, else ForceRefused.
+    Overriding the policy puts a worse model on students' posts: the name must be a person who
+    answers for it, not any string."""
+    from pipeline.review.users import UsersFile
+
+    path = settings.users_path
+    if not by:
+        raise ForceRefused("a forced promotion needs --by USERNAME, an enabled admin of the console's users file")
+    user = UsersFile(path).get(by)
+    if user is None:
+        raise ForceRefused(f"--by {by!r}: no such user in {path}; a forced promotion needs an enabled admin")
+    if user.disabled:
+        raise ForceRefused(f"--by {by!r}: that user is disabled in {path}; a forced promotion needs an enabled admin")
+    if user.role != "admin":
+        raise ForceRefused(f"--by {by!r}: role {user.role}, not admin; a forced promotion needs an enabled admin")
+    return user.username
+
+
+def apply_decision(store: Store, settings: Settings, decision: Decision, mode: PromoteMode, by: str | None,
+                   confirm: Callable[[Decision], bool] | None = None) -> dict | None:
+    """Change the champion if ``mode`` says so; None if not. Overriding a refusal needs an admin
+    (checked again here: a retrain takes minutes, in which the user may have been disabled) and
+    ``confirm(decision)`` to say yes, when given."""
     if not should_promote(decision, mode):
         return None
-    return change_champion(store, models, decision.challenger, action="promote", by=by or cli_actor(),
-                           reasons=decision.reasons(), forced=not decision.passed)
+    forced = not decision.passed
+    if forced:
+        by = forcing_admin(settings, by)
+        if confirm is not None and not confirm(decision):
+            return None
+    return change_champion(store, models_dir(settings), decision.challenger, action="promote", by=by or cli_actor(),
+                           reasons=decision.reasons(), forced=forced, role="admin" if forced else ROLE)
 
 
 def compare_with_champion(settings: Settings, version: str, *, corpus_file: Path | None = None,
@@ -162,16 +192,18 @@ class RetrainReport:
 def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_store: bool = False,
                 mode: PromoteMode = "auto", by: str | None = None, corpus_file: Path | None = None,
                 functional_dir: Path = FUNCTIONAL, district_stream: bool = False,
-                log: Callable[[str], None] = print, phase: Phase = quiet) -> RetrainReport:
+                log: Callable[[str], None] = print, phase: Phase = quiet,
+                confirm: Callable[[Decision], bool] | None = None) -> RetrainReport:
     """``district_stream``: read the district's own posts back from the bus (items.scored, within
-    retention) for background negatives and a shadow run the promotion policy reads."""
+    retention) for background negatives and a shadow run the promotion policy reads. ``confirm``:
+    asked before a forced promotion overrides a refusal (``apply_decision``)."""
     from pipeline.bootstrap import build_store
     from pipeline.nlp.lexicon import LexiconClassifier
     from pipeline.nlp.retrain import retrain
     from pipeline.nlp.verdict import Thresholds
 
-    if mode == "force" and not by:
-        raise ValueError("--promote force needs --by NAME: a forced promotion is audited under a person's name")
+    if mode == "force":
+        forcing_admin(settings, by)  # before minutes of training, not after
     c = settings.classify
     files, models = config_files(settings), models_dir(settings)
     # The store is opened only when needed: labels from the console, or a change of champion to audit.
@@ -190,7 +222,7 @@ def run_retrain(settings: Settings, *, label_files: Sequence[Path] = (), from_st
                          functional_dir=functional_dir, mode=mode, by=by, baseline=baseline, district=district,
                          district_sample=r.district_sample, district_weight=r.district_weight, log=log, phase=phase)
         champion = result.decision.champion
-        entry = apply_decision(store, models, result.decision, mode, by) if store is not None else None
+        entry = apply_decision(store, settings, result.decision, mode, by, confirm) if store is not None else None
     finally:
         if store is not None:
             store.close()

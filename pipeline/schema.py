@@ -152,7 +152,8 @@ class AlertEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: datetime = Field(default_factory=utcnow)
-    event: Literal["sent", "failed", "escalated", "exhausted", "acknowledged", "repeat", "retry"]
+    # "paged": a person asked for it from the console (page now, escalate), with who in ``by``
+    event: Literal["sent", "failed", "escalated", "exhausted", "acknowledged", "repeat", "retry", "paged"]
     by: str | None = None        # who acknowledged; "threatline" for the pipeline's own steps
     person: str | None = None    # roster id of the person concerned
     channel: str | None = None   # channel type label (email, sms…), never its URL
@@ -213,6 +214,7 @@ class ReviewEvent(_Message):
     action: Literal[
         "view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "label",
         "note", "reply", "purge", "export", "digest", "promote", "rollback",
+        "page_now", "close_thread",  # the item page: paging someone now, ending the tip's thread
         "login", "logout", "user_admin",  # the review console: sessions and user management
         "dlq_list", "dlq_show", "dlq_replay",  # `threatline dlq` (pipeline.dead_letters)
     ]

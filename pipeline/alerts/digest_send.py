@@ -17,9 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import apprise
-
-from pipeline.alerts.delivery import Notify, deliver
+from pipeline.alerts.delivery import Message, Notify, apprise_notify, deliver
 from pipeline.alerts.digest import OPEN_STATUSES, Digest, build_digests
 from pipeline.alerts.roster import ROLES, Person, Roster
 from pipeline.bootstrap import build_roster, district_schools
@@ -122,15 +120,6 @@ def prepare(settings: Settings, store: Store, now: datetime, *, school: str | No
 
 # --- sending -------------------------------------------------------------------------------------
 
-def html_notify(url: str, title: str, body: str) -> bool:
-    """apprise with an HTML body: mail goes out as multipart/alternative, our HTML plus a plain
-    part apprise derives from it (apprise takes one body, so ``Digest.text`` cannot go along)."""
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
-        raise ValueError("the channel's apprise URL is invalid")
-    return bool(notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.HTML))
-
-
 def digest_event(digest: Digest, result: SchoolReport, now: datetime) -> ReviewEvent:
     # Ids and roster ids only: the audit trail outlives the items and must not copy their text.
     return ReviewEvent(actor=ACTOR, role=ROLE, action="digest", at=now, reason="daily digest",
@@ -139,7 +128,7 @@ def digest_event(digest: Digest, result: SchoolReport, now: datetime) -> ReviewE
 
 
 def send(plans: Sequence[Planned], store: Store, settings: Settings, now: datetime, *,
-         notify: Notify = html_notify, sleep: Callable[[float], None] = time.sleep) -> DigestReport:
+         notify: Notify = apprise_notify, sleep: Callable[[float], None] = time.sleep) -> DigestReport:
     """Mail each digest to each of its recipients; one audit record per digest, written right
     after it went out, so a failure later in the run loses no record of what was already sent."""
     report = DigestReport(now=now.isoformat())
@@ -149,7 +138,7 @@ def send(plans: Sequence[Planned], store: Store, settings: Settings, now: dateti
         if not plan.recipients:
             log.warning("digest for %s: nobody with an email channel holds a duty there", digest.school or "no school")
         for person in plan.recipients:
-            delivery = deliver(person, digest.subject, digest.html, retries=settings.alerts.delivery_retries,
+            delivery = deliver(person, digest.subject, Message(digest.text, digest.html), retries=settings.alerts.delivery_retries,
                                backoff_s=settings.alerts.delivery_backoff_s, notify=notify, sleep=sleep)
             (result.sent if delivery.status == "delivered" else result.failed).append(person.id)
         if plan.recipients:

@@ -18,12 +18,20 @@ from typing import Any
 
 from pipeline.alerts.ack import ack_url, sign
 from pipeline.alerts.delivery import Delivery, Notify, apprise_notify, deliver
-from pipeline.alerts.messages import alert_body, alert_title, excerpt
+from pipeline.alerts.messages import alert_message, alert_title, excerpt
 from pipeline.alerts.roster import Person, Roster
 from pipeline.alerts.rules import RoutingRules
 from pipeline.schema import (
-    OPEN_ALERT_STATUSES, SEVERITY_RANK, Alert, AlertEvent, ReviewEvent, ScoredItem, alert_document,
-    audit_document, stable_id, utcnow,
+    OPEN_ALERT_STATUSES,
+    SEVERITY_RANK,
+    Alert,
+    AlertEvent,
+    ReviewEvent,
+    ScoredItem,
+    alert_document,
+    audit_document,
+    stable_id,
+    utcnow,
 )
 from pipeline.store import ConflictError, NotFound, Store, StoreUnavailable
 
@@ -59,19 +67,34 @@ class Acknowledgement:
 
 
 def dedup_key(item: ScoredItem) -> str | None:
+    return _dedup_key(item.tip_code, item.source, item.author, item.thread_id)
+
+
+def _dedup_key(tip_code: str | None, source: str | None, author: str | None, thread_id: str | None) -> str | None:
     """Posts by one author (or in one thread) on one source, or messages of one tip thread."""
-    if item.tip_code:
-        return f"tip:{item.tip_code}"
-    if item.author:
-        return f"{item.source}|author:{item.author}"
-    if item.thread_id:
-        return f"{item.source}|thread:{item.thread_id}"
+    if tip_code:
+        return f"tip:{tip_code}"
+    if author:
+        return f"{source}|author:{author}"
+    if thread_id:
+        return f"{source}|thread:{thread_id}"
     return None
 
 
 def _last_activity(alert: Alert) -> datetime:
     # The window slides with every repeat: someone posting every ten minutes pages once.
     return max([alert.created_at, *(h.at for h in alert.history if h.event == "repeat")])
+
+
+def _alert_of_document(item_id: str, role: str, doc: dict[str, Any], now: datetime) -> Alert:
+    """A fresh alert for an item as the store holds it (the console pages from there)."""
+    threat = doc.get("threat") or {}
+    key = _dedup_key((threat.get("tip") or {}).get("code"), (doc.get("event") or {}).get("provider"),
+                     (doc.get("user") or {}).get("name"), threat.get("thread_id"))
+    return Alert(item_id=item_id, role=role, severity=threat.get("severity", "P3"),
+                 category=threat.get("category", "none"), school=threat.get("school"),
+                 excerpt=excerpt(doc.get("message") or ""), explanation=list(threat.get("explanation") or []),
+                 page=True, dedup_key=key, created_at=now)
 
 
 def alert_from_document(doc: dict[str, Any]) -> Alert:
@@ -158,7 +181,7 @@ class Pager:
         if alert.page:
             token = sign(alert.id, person.id, now + self.policy.ack_link_ttl, self.policy.ack_secrets)
             link = ack_url(self.policy.console_url, token)
-        return deliver(person, alert_title(alert), alert_body(alert, link), retries=self.policy.delivery_retries,
+        return deliver(person, alert_title(alert), alert_message(alert, link), retries=self.policy.delivery_retries,
                        backoff_s=self.policy.delivery_backoff_s, notify=self.notify, sleep=self.sleep)
 
     def _record(self, alert: Alert, deliveries: list[Delivery], tried: list[str], fresh_round: bool) -> Alert:
@@ -238,6 +261,34 @@ class Pager:
                            detail=f"not acknowledged after {waited} s")
         return alert.model_copy(update={"status": "escalated", "escalation_level": alert.escalation_level + 1,
                                         "history": [*alert.history, event], "updated_at": now})
+
+    # --- paging from the console ----------------------------------------------------------------
+
+    def page_now(self, item_id: str, role: str, by: str, *, move_on: bool = False, why: str = "") -> Alert:
+        """Page ``role`` about an indexed item now, whatever the rules did: a P1 nobody was paged
+        for, a page that sits unread, a case escalated to the next role. The alert (one per item
+        and role) is created, or re-opened if it was acknowledged, and is delivered to the chain's
+        first reachable person (``move_on``: the next one not yet tried in this round). It then
+        escalates like any page. The history names ``by`` and ``why``."""
+        stored = self.store.get_item(item_id)
+        if stored is None:
+            raise NotFound(f"item {item_id} not found")
+        now = self.clock()
+        alert = _alert_of_document(item_id, role, stored.doc, now)
+        self.store.create_alert(alert.id, alert_document(alert))
+        detail = ("to the next in the chain" if move_on else "to the person on duty") + (f": {why}" if why else "")
+
+        def reopen(current: Alert) -> Alert:
+            event = AlertEvent(at=now, event="paged", by=by, detail=detail)
+            return current.model_copy(update={
+                "status": "pending" if current.status in ("acknowledged", "merged") else current.status,
+                "page": True, "merged_into": None, "escalation_level": current.escalation_level + move_on,
+                "acknowledged_at": None, "acknowledged_by": None, "time_to_ack_s": None,
+                "tried": current.tried if move_on else [], "history": [*current.history, event], "updated_at": now})
+
+        reopened = self._update(alert.id, reopen)
+        log.info("alert %s paged from the console by %s (%s)", reopened.id, by, "next" if move_on else "on duty")
+        return self._send(reopened, fresh_round=not move_on)
 
     # --- acknowledgement ------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pipeline.nlp.prefilter import LiteralGate, either, required
+
 SCHOOL_MARK = "§"  # school names and school places, same length as the words they replace
 # a full stop after a title ("ms. delgado") does not end the sentence
 # ...and a colon before the writer's own words ends one: "to whoever reported my post: i know who you are"
@@ -251,15 +253,26 @@ class EvidenceFinder:
         self.everyday_purpose = re.compile(rf"{L}(?:{words('everyday_purposes')}){R}")
         self.post_warning = re.compile(rf"{L}(?:{words('post_warnings')}){R}")
         self.third_person_before = re.compile(rf"{L}(?:{words('third_person')})\s+(?:\S+\s+){{0,2}}$")
+        # Most posts hold none of the words any shape needs: one pass over the text says which
+        # shapes can match at all (pipeline/nlp/prefilter.py), and the others never scan it.
+        # The looser shape needs an act and a target (or a school) in one sentence.
+        loose = (*either(required(self.loose_act), required(self.plain_act)),
+                 *either(required(self.loose_target), (frozenset([SCHOOL_MARK]),)))
+        self._gate = LiteralGate([*(required(p) for _, p in self.violence), *(required(p) for _, p in self.self_harm),
+                                  loose, required(self.post_weapon)])
 
     def find(self, text: str, school_spans: Sequence[tuple[int, int]], frames: Mapping[str, Sequence[tuple[int, int]]]) -> list[Evidence]:
         """``text``: the normalised text; ``school_spans``: where schools and school places stand;
         ``frames``: where each context cue matched (quote_report, fiction, game, ...)."""
         pt = _pattern_text(text, school_spans)
-        sentences = _bounds(SENTENCE, pt)
+        *may_match, loose_may, armed_may = self._gate.open(pt)
+        if not any(may_match) and not loose_may and not armed_may:
+            return []
+        sentences = _Sentences(pt)
         found: list[Evidence] = []
-        for form, pattern in self.violence:
-            for m in pattern.finditer(pt):
+        violence_may, self_harm_may = may_match[:len(self.violence)], may_match[len(self.violence):]
+        for (form, pattern), may in zip(self.violence, violence_may):
+            for m in pattern.finditer(pt) if may else ():
                 if form == "passive" and not m.groupdict().get("you") and (
                         m.groupdict().get("die") or "die" not in m.groupdict()) and not _has_time_or_school(pt, m, sentences):
                     continue  # "you're gonna die", "he's getting killed out there" are banter until they name when or where
@@ -273,8 +286,8 @@ class EvidenceFinder:
                     speaker = "other" if form == "other_intent" or self._reported_subject(pt, m.start()) else "writer"
                 severe = bool(m.groupdict().get("severe")) or form in ("warning", "doom", "carry")
                 found.append(self._evidence("violence", form, speaker, severe, m, pt, sentences, frames))
-        for form, pattern in self.self_harm:
-            for m in pattern.finditer(pt):
+        for (form, pattern), may in zip(self.self_harm, self_harm_may):
+            for m in pattern.finditer(pt) if may else ():
                 if self.idiom_after.match(pt, m.end()):
                     continue  # "i want to die of embarrassment", "i wanna die lol"
                 if OTHERS_WISH.search(pt, max(0, m.start() - 16), m.start()):
@@ -287,7 +300,7 @@ class EvidenceFinder:
                     speaker = "other" if self._reported_subject(pt, m.start()) else "writer"
                 found.append(self._evidence("self_harm", form, speaker, True, m, pt, sentences, frames))
         taken = {(e.start, e.end) for e in found}
-        for s, e in sentences:
+        for s, e in sentences if loose_may else ():
             if any(s <= a < e for a, _ in taken):
                 continue  # a stricter shape (or the writer's own self-harm) already located the statement
             if not (self.loose_target.search(pt, s, e) or SCHOOL_MARK in pt[s:e]):
@@ -309,18 +322,20 @@ class EvidenceFinder:
                 speaker = "writer"
             found.append(self._evidence("violence", form, speaker, True,
                                         _Span(s, e, act), pt, sentences, frames))
-        if not any(e.kind == "violence" for e in found) and len(pt) <= POST_SPAN:
+        if armed_may and not any(e.kind == "violence" for e in found) and len(pt) <= POST_SPAN:
             found += self._armed_post(pt, frames)
         return _dedupe(found)
 
     def _armed_post(self, pt: str, frames) -> list[Evidence]:
         """A short post whose sentences together make the statement: a weapon, a school or a person,
         and a time, a countdown or a warning ("I have the rifle loaded. Monday 8am, senior lot. Stay home.")."""
-        weapon = self.post_weapon.search(pt)
-        # a school, a named person or a list: "you" and "people" are in every post
-        if not weapon or not (SCHOOL_MARK in pt or _SCHOOLISH.search(pt) or re.search(TITLED, pt) or self.hit_list.search(pt)):
+        # a school, a named person or a list: "you" and "people" are in every post (cheapest first)
+        if not (SCHOOL_MARK in pt or _SCHOOLISH.search(pt) or _TITLED.search(pt) or self.hit_list.search(pt)):
             return []
         if not (_TIME.search(pt) or self.post_warning.search(pt) or self.hit_list.search(pt)):
+            return []
+        weapon = self.post_weapon.search(pt)
+        if not weapon:
             return []
         whole = [(0, len(pt))]
         speaker = "other" if self.third_person_before.search(pt[max(0, weapon.start() - 40):weapon.start()]) else "writer"
@@ -397,6 +412,24 @@ def _pattern_text(text: str, school_spans: Sequence[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+class _Sentences:
+    """The text's sentence bounds, split at first use: most posts never match a shape."""
+
+    def __init__(self, text: str):
+        self._text, self._bounds = text, None
+
+    def _all(self) -> list[tuple[int, int]]:
+        if self._bounds is None:
+            self._bounds = _bounds(SENTENCE, self._text)
+        return self._bounds
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __getitem__(self, i: int) -> tuple[int, int]:
+        return self._all()[i]
+
+
 def _bounds(splitter: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     out, last = [], 0
     for m in splitter.finditer(text):
@@ -423,6 +456,7 @@ _TIME = re.compile(r"\b(?:tomorrow|tmrw|tmr|tonight|today|monday|tuesday|wednesd
                    r"this morning|in the morning|at noon|the assembly|pep rally|homecoming|prom|graduation)\b")
 
 
+_TITLED = re.compile(TITLED)
 _SCHOOLISH = re.compile(r"\b(?:school|class|teacher|coach|principal|bus|hallway|locker|cafeteria|campus|period)\b")
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 PR_AUC_TOLERANCE = 0.005
@@ -64,6 +64,9 @@ class Decision:
     challenger: str
     champion: str | None
     checks: tuple[Check, ...]
+    # What the checks were computed from ({"challenger": ..., "champion": ...} as ``compare`` takes
+    # them): the forced-promotion table also shows numbers the policy does not gate on.
+    numbers: Mapping | None = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -124,7 +127,49 @@ def decide(challenger_version: str, challenger: Mapping, champion_version: str |
     checks = [] if champion is None else compare(challenger, champion)
     if champion is not None and shadow is not None:
         checks.append(shadow_check(shadow["challenger"], shadow["champion"], checks))
-    return Decision(challenger_version, champion_version, tuple(checks))
+    return Decision(challenger_version, champion_version, tuple(checks), {"challenger": challenger, "champion": champion})
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One number on which the challenger is worse than the champion."""
+    head: str | None  # None: a functional capability or the district's pages
+    what: str
+    challenger: float | None
+    champion: float | None
+    policy: Literal["refuses", "within noise", "not checked"]  # "refuses": one of its reasons
+
+    @property
+    def zero_recall(self) -> bool:
+        return "recall" in self.what and self.challenger == 0
+
+
+def _worse(mine: float | None, theirs: float | None, lower_is_better: bool = False) -> bool:
+    if mine is None or theirs is None:
+        return False
+    return mine > theirs if lower_is_better else mine < theirs
+
+
+def losses(decision: Decision) -> list[Loss]:
+    """Everything the challenger loses against the champion, for the person about to force it:
+    every check of the policy it is worse on (within the noise allowance or not) and, from the
+    same measurements, ROC-AUC and precision at P1/P2 per head, which the policy does not gate on.
+    Grouped per head, then functional capabilities, then pages."""
+    heads = list((decision.numbers or {}).get("challenger", {}).get("heads", {}))
+    found = [Loss(next((h for h in heads if c.what.startswith(f"{h} ")), None), c.what, c.challenger, c.champion,
+                  "within noise" if c.ok else "refuses")
+             for c in decision.checks if not c.ok or _worse(c.challenger, c.champion, c.lower_is_better)]
+    theirs_all = (decision.numbers or {}).get("champion") or {"heads": {}}
+    for head in heads:
+        mine, theirs = decision.numbers["challenger"]["heads"][head], theirs_all["heads"].get(head)
+        if theirs is None:
+            continue
+        extra = [("ROC-AUC", mine.get("roc_auc"), theirs.get("roc_auc"))]
+        extra += [(f"precision at {t}", mine["at_threshold"].get(t, {}).get("precision"),
+                   theirs["at_threshold"].get(t, {}).get("precision")) for t in RECALL_TIERS]
+        found += [Loss(head, f"{head} {what}", a, b, "not checked") for what, a, b in extra if _worse(a, b)]
+    order = {h: i for i, h in enumerate(heads)}
+    return sorted(found, key=lambda loss: order.get(loss.head, len(heads)))  # stable: checks first per head
 
 
 def should_promote(decision: Decision, mode: PromoteMode) -> bool:

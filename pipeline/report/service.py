@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipeline.alerts.delivery import deliver
+from pipeline.alerts.delivery import Message, apprise_notify, deliver
 from pipeline.bus import Bus
 from pipeline.nlp.verdict import Classifier
 from pipeline.private_files import open_private, private_dir
@@ -98,17 +98,16 @@ def monthly_report(inputs: ReportInputs, out_dir: Path, admins, timezone: str, *
                    retries: int = 2, backoff_s: float = 0.5, notify=None) -> MonthlyRun:
     """Last month's report: written under ``out_dir``, then mailed (HTML) to ``admins``, people
     holding only their email channels (``pipeline.alerts.digest_send.recipients``)."""
-    from pipeline.alerts.digest_send import html_notify
-
     now = now or utcnow()
     since, until = month_bounds(now, timezone)
     report = build_report(inputs, since, until, now=now)
     month = since.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
     run = MonthlyRun(files=[str(p) for p in write_report(report, out_dir, f"transparency-{month}")])
-    html = RENDERERS["html"](report)
+    # The Markdown rendering as the text: only used if an admin's channel is not email.
+    message = Message(RENDERERS["md"](report), RENDERERS["html"](report))
     for person in admins:
-        result = deliver(person, f"{TITLE} — {month}", html, retries=retries, backoff_s=backoff_s,
-                         notify=notify or html_notify)
+        result = deliver(person, f"{TITLE} — {month}", message, retries=retries, backoff_s=backoff_s,
+                         notify=notify or apprise_notify)
         (run.sent if result.status == "delivered" else run.failed).append(person.id)
     log.info("transparency report %s written (%d files), mailed to %d admin(s), failed for %d",
              month, len(run.files), len(run.sent), len(run.failed))

@@ -27,11 +27,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pipeline.review.policy import Forbidden, can_act, can_view, check_role, visible_item
+from pipeline.review.policy import (
+    Forbidden,
+    can_act,
+    can_view,
+    check_role,
+    pageable_roles,
+    visible_item,
+)
 from pipeline.schema import OPEN_ALERT_STATUSES, ReviewEvent, audit_document, utcnow
 from pipeline.store import ConflictError, NotFound, Store, StoredDoc
 from pipeline.store.embedded import merge
-from pipeline.tipline.threads import SqliteThreadStore, ThreadStore, ThreadStoreError
+from pipeline.tipline.threads import (
+    SqliteThreadStore,
+    ThreadStore,
+    ThreadStoreError,
+    TipThread,
+)
 
 if TYPE_CHECKING:
     from pipeline.alerts.pager import Pager
@@ -48,6 +60,9 @@ MAX_USER_ID = 200
 # Alerts of the item that someone could still be paged for. "merged" ones acknowledge the open
 # alert they were merged into (Pager.acknowledge), i.e. the page this item's repeat belongs to.
 ACKNOWLEDGEABLE = ("pending", *OPEN_ALERT_STATUSES, "merged")
+PAGE_ROLES = ("sro", "counselor", "admin")  # the roster's roles
+# Who an escalation pages: the district's administrator on duty, above the SRO and the counselor.
+ESCALATE_TO = {"sro": "admin", "counselor": "admin", "admin": "admin"}
 STAFF = "staff"  # the thread store's sender for the school side (pipeline.tipline.threads)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -238,13 +253,56 @@ def assign(store: Store, item_id: str, actor: str, role: str, *, assignee: str |
 
 
 def escalate(store: Store, item_id: str, actor: str, role: str, *, reason: str, expected_version: str,
-             now: datetime | None = None) -> Done:
-    """A case to act on (retention keeps it as actioned). Pages nobody by itself."""
+             pager: Pager | None = None, now: datetime | None = None) -> Done:
+    """A case to act on (retention keeps it as actioned). With ``pager``, the next role up
+    (``ESCALATE_TO``) is paged about it now; the audit record says who was reached."""
     reason = _text(reason, "a reason", MAX_REASON)
     now = now or utcnow()
     current = _prepare(store, item_id, actor, role, "escalate", expected_version)
-    return _change(store, current, actor, role, "escalate", {"status": "escalated", "reason": reason}, now,
-                   reason=reason)
+    if pager is None:
+        return _change(store, current, actor, role, "escalate", {"status": "escalated", "reason": reason}, now,
+                       reason=reason)
+    version, review = _write(store, current, actor, {"status": "escalated", "reason": reason}, now)
+    paged, failure = _page(pager, item_id, ESCALATE_TO[role], actor, move_on=False, why=f"escalated by {actor}")
+    event = _record(store, item_id, actor, role, "escalate", now,
+                    {"status": [_review(current.doc).get("status"), "escalated"], **paged}, reason=reason)
+    _raise(failure)
+    return Done(item_id, version, review, event)
+
+
+def page_now(store: Store, item_id: str, actor: str, role: str, *, page_role: str, expected_version: str,
+             pager: Pager, move_on: bool = False, now: datetime | None = None) -> Done:
+    """Page ``page_role`` about the item now: the person on duty, or (``move_on``) the next in
+    the chain. For a P1 nobody was paged for, or a page nobody answers. Audited with who was
+    reached. Self-harm below P1 is the counselor's, never an officer's."""
+    page_role = _choice(page_role, PAGE_ROLES, "role to page")
+    now = now or utcnow()
+    current = _prepare(store, item_id, actor, role, "page_now", expected_version)
+    if page_role not in pageable_roles(current.doc):
+        raise ValueError("self-harm below P1 goes to the counselor on duty, not to police: page the counselor")
+    version, review = _write(store, current, actor, {"paged_at": now.isoformat(), "paged_by": actor}, now)
+    paged, failure = _page(pager, item_id, page_role, actor, move_on=move_on, why="")
+    event = _record(store, item_id, actor, role, "page_now", now, paged)
+    _raise(failure)
+    return Done(item_id, version, review, event)
+
+
+def _page(pager: Pager, item_id: str, page_role: str, actor: str, *, move_on: bool,
+          why: str) -> tuple[dict[str, Any], Exception | None]:
+    """Page, and what happened for the audit record. Reaching nobody is not an error here: the
+    alert retries on its own and the console shows its state. A store failure is returned, for the
+    caller to record and then raise."""
+    try:
+        alert = pager.page_now(item_id, page_role, actor, move_on=move_on, why=why)
+    except Exception as exc:  # noqa: BLE001 - recorded by the caller, then raised
+        return {"paged": page_role, "error": f"{type(exc).__name__}: nobody was paged; try again"}, exc
+    return {"paged": page_role, "alert_id": alert.id, "alert_status": alert.status, "person": alert.person,
+            **({"error": alert.last_error} if alert.last_error else {})}, None
+
+
+def _raise(failure: Exception | None) -> None:
+    if failure is not None:
+        raise failure
 
 
 def dismiss(store: Store, item_id: str, actor: str, role: str, *, reason: str, expected_version: str,
@@ -260,17 +318,30 @@ def dismiss(store: Store, item_id: str, actor: str, role: str, *, reason: str, e
 
 
 def resolve(store: Store, item_id: str, actor: str, role: str, *, outcome: str, expected_version: str,
-            reason: str | None = None, label: str | None = None, now: datetime | None = None) -> Done:
-    """Closed with what was done (``OUTCOMES``)."""
+            reason: str | None = None, label: str | None = None, close_with: str | None = None,
+            threads: ThreadStore | None = None, now: datetime | None = None) -> Done:
+    """Closed with what was done (``OUTCOMES``). With ``close_with`` (a tip), the tip's thread is
+    closed too, with that message to the tipster (``close_thread``, its own audit record)."""
     outcome = _choice(outcome, OUTCOMES, "outcome")
     reason = None if reason is None else _text(reason, "a reason", MAX_REASON)
     label = None if label is None else _choice(label, LABELS, "label")
+    if close_with is not None:
+        close_with = _text(close_with, "a closing message", MAX_TEXT)
+        if threads is None:
+            raise ValueError("closing the tip thread needs the thread store")
     now = now or utcnow()
     current = _prepare(store, item_id, actor, role, "resolve", expected_version)
+    if close_with is not None:
+        _tip_thread(current, threads)  # before resolving: a post or a purged thread changes nothing
     patch = {"status": "resolved", "outcome": outcome, **({"reason": reason} if reason else {}),
              **_label_patch(label, actor, now)}
-    return _change(store, current, actor, role, "resolve", patch, now, {"outcome": outcome}, reason=reason,
+    done = _change(store, current, actor, role, "resolve", patch, now, {"outcome": outcome}, reason=reason,
                    label=label)
+    if close_with is None:
+        return done
+    closed = close_thread(store, item_id, actor, role, text=close_with, expected_version=done.version,
+                          threads=threads, now=now)
+    return Done(item_id, closed.version, closed.review, done.event)
 
 
 def label(store: Store, item_id: str, actor: str, role: str, *, label: str, expected_version: str,
@@ -304,13 +375,7 @@ def reply(store: Store, item_id: str, actor: str, role: str, *, text: str, expec
     text = _text(text, "a reply", MAX_TEXT)
     now = now or utcnow()
     current = _prepare(store, item_id, actor, role, "reply", expected_version)
-    threat = current.doc.get("threat") or {}
-    code = (threat.get("tip") or {}).get("code")
-    if threat.get("kind") != "tip" or not code:
-        raise NotATip(f"item {item_id} is not a tip: there is no tipster to reply to")
-    thread = threads.get(code)
-    if thread is None:
-        raise ThreadGone(f"the tip thread of item {item_id} is gone (deleted after its retention period)")
+    code, thread = _tip_thread(current, threads)
     version, review = _write(store, current, actor, {"replied_at": now.isoformat(), "replied_by": actor}, now)
     details: dict[str, Any] = {"thread": code, **fingerprint(text)}
     failure: Exception | None = None
@@ -331,6 +396,40 @@ def reply(store: Store, item_id: str, actor: str, role: str, *, text: str, expec
     return Done(item_id, version, review, event)
 
 
+def close_thread(store: Store, item_id: str, actor: str, role: str, *, text: str, expected_version: str,
+                 threads: ThreadStore, now: datetime | None = None) -> Done:
+    """End the conversation: ``text`` is the last message the tipster reads, and the tip line shows
+    the thread as closed. The tipster can still add details; they arrive as follow-ups."""
+    text = _text(text, "a closing message", MAX_TEXT)
+    now = now or utcnow()
+    current = _prepare(store, item_id, actor, role, "close_thread", expected_version)
+    code, _ = _tip_thread(current, threads)
+    version, review = _write(store, current, actor, {"thread_closed_at": now.isoformat(), "thread_closed_by": actor}, now)
+    details: dict[str, Any] = {"thread": code, **fingerprint(text)}
+    failure: Exception | None = None
+    try:
+        details["seq"] = threads.add_message(code, STAFF, text)
+        threads.set_status(code, "closed")
+    except ThreadStoreError as exc:
+        failure = exc
+        details["error"] = f"{type(exc).__name__}: the thread may still be open; close it again"
+    event = _record(store, item_id, actor, role, "close_thread", now, details)
+    _raise(failure)
+    log.info("tip thread of item %s closed by %s", item_id, actor)
+    return Done(item_id, version, review, event)
+
+
+def _tip_thread(current: StoredDoc, threads: ThreadStore) -> tuple[str, TipThread]:
+    threat = current.doc.get("threat") or {}
+    code = (threat.get("tip") or {}).get("code")
+    if threat.get("kind") != "tip" or not code:
+        raise NotATip(f"item {current.id} is not a tip: there is no tipster to write to")
+    thread = threads.get(code)
+    if thread is None:
+        raise ThreadGone(f"the tip thread of item {current.id} is gone (deleted after its retention period)")
+    return code, thread
+
+
 def tip_threads(settings: Settings) -> SqliteThreadStore:
     """The tip line's thread store, which ``reply`` and ``item_context`` read and write."""
     return SqliteThreadStore(settings.data_dir / settings.tipline.threads_file)
@@ -338,5 +437,6 @@ def tip_threads(settings: Settings) -> SqliteThreadStore:
 
 ACTIONS: dict[str, Callable[..., Done]] = {
     "acknowledge": acknowledge, "assign": assign, "escalate": escalate, "dismiss": dismiss,
-    "resolve": resolve, "label": label, "note": note, "reply": reply,
+    "resolve": resolve, "label": label, "note": note, "reply": reply, "page_now": page_now,
+    "close_thread": close_thread,
 }

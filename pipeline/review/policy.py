@@ -8,6 +8,8 @@
   a tipster through the tip thread (``reply``), which keeps tipsters anonymous by default.
 - **analyst**: every item, to label it and read the metrics, but never a tipster contact nor
   the tip conversation (tipsters type phone numbers into follow-ups); no case actions.
+- A tip's conversation shows each message of the tipster only to roles that may see the item it
+  became (``can_read_message``): the roles above hold for follow-ups too.
 - **admin**: everything, and manages users.
 
 The same ``Scope`` data drives the store query (``item_filter``) and the check on one document
@@ -48,9 +50,11 @@ ACTIONS: dict[str, frozenset[str]] = {
     "acknowledge": _CASEWORK,
     "assign": _CASEWORK,
     "escalate": _CASEWORK,
+    "page_now": _CASEWORK,
     "dismiss": _CASEWORK,
     "resolve": _CASEWORK,
     "reply": _CASEWORK,
+    "close_thread": _CASEWORK,
     "label": frozenset(ROLES),  # labels feed retraining: whoever read the item may label it
     "note": frozenset(ROLES),
     "manage_users": frozenset({"admin"}),
@@ -86,6 +90,25 @@ def can_see_contact(role: str) -> bool:
 
 def can_read_conversation(role: str, doc: dict[str, Any]) -> bool:
     return role in CONVERSATION_ROLES and can_view(role, doc)
+
+
+def can_read_message(role: str, became: dict[str, Any] | None) -> bool:
+    """A tipster's message in a conversation the role may read: only if the role may also see the
+    item that message became. A follow-up scored as violence on a bullying tip is not a
+    counselor's to read, nor the phone number in it. A message whose item is not indexed (yet)
+    is for roles that see every item."""
+    if role not in CONVERSATION_ROLES:
+        return False
+    return not SCOPES[role] or (became is not None and can_view(role, became))
+
+
+def pageable_roles(doc: dict[str, Any]) -> tuple[str, ...]:
+    """Whom the console may page about an item: self-harm below P1 is a welfare matter for the
+    counselor, never a page to police (the same rule as ``config/alert_rules.yaml``)."""
+    threat = doc.get("threat") if isinstance(doc.get("threat"), dict) else {}
+    if threat.get("category") == "self_harm" and threat.get("severity") != "P1":
+        return ("counselor", "admin")
+    return ("sro", "counselor", "admin")
 
 
 def visible_item(role: str, doc: dict[str, Any]) -> dict[str, Any]:

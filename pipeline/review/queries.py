@@ -13,16 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
-from pipeline.review.actions import _load, _record, _user
-from pipeline.review.policy import can_read_conversation, can_view, check_role, item_filter, visible_item
+from pipeline.review.actions import STAFF, _load, _record, _user
+from pipeline.review.policy import (
+    can_read_conversation,
+    can_read_message,
+    can_view,
+    check_role,
+    item_filter,
+    visible_item,
+)
 from pipeline.schema import Category, ReviewStatus, Severity, utcnow
 from pipeline.store import ItemQuery, Store, StoredDoc
-from pipeline.tipline.threads import ThreadStore
+from pipeline.tipline.threads import ThreadStore, TipThread
 
 SEVERITIES = tuple(s for s in get_args(Severity) if s != "none")  # only flagged items are stored
 CATEGORIES: tuple[str, ...] = get_args(Category)
 STATUSES: tuple[str, ...] = get_args(ReviewStatus)
-SORTS = ("severity", "newest", "oldest", "score")
+# triage, the default: open work (any status but dismissed or resolved) first, then as severity.
+SORTS = ("triage", "severity", "newest", "oldest", "score")
 MAX_PAGE_SIZE = 200
 MAX_WINDOW = 10_000  # Elasticsearch pages no further with from + size; the same limit on both stores
 RELATED = 20         # other items by the author, or of the thread, shown with an item
@@ -68,10 +76,11 @@ class QueuePage:
         return max(1, -(-self.total // self.page_size))
 
 
-def queue(store: Store, role: str, filters: QueueFilters = QueueFilters(), *, sort: str = "severity",
+def queue(store: Store, role: str, filters: QueueFilters = QueueFilters(), *, sort: str = "triage",
           page: int = 1, page_size: int = 50, actor: str | None = None, now: datetime | None = None) -> QueuePage:
-    """One page of the items ``role`` may see, most urgent first by default. With ``actor``,
-    the search is audited (action "search", no item)."""
+    """One page of the items ``role`` may see, most urgent first by default: items still open
+    (open, acknowledged, assigned, escalated) before decided ones (dismissed, resolved), then P1
+    first, then newest. With ``actor``, the search is audited (action "search", no item)."""
     check_role(role)
     filters.validate()
     if sort not in SORTS:
@@ -100,17 +109,56 @@ def queue(store: Store, role: str, filters: QueueFilters = QueueFilters(), *, so
     return QueuePage(hits, result.total, counts, page, page_size)
 
 
+def arrivals(store: Store, role: str, filters: QueueFilters = QueueFilters()) -> int | None:
+    """What an open queue compares to tell that items arrived: how many items ``role`` may see
+    match ``filters`` whatever their status (items arrive ``open``, and people deciding items
+    must not hide an arrival); None when no new item can match (a status filter without "open").
+    A count only grows with arrivals: an item leaves it only when retention deletes it. One
+    size-0 search; not audited, as it shows no item (docs/review.md)."""
+    check_role(role)
+    filters.validate()
+    if filters.status and "open" not in filters.status:
+        return None
+    query = ItemQuery(**{f.name: getattr(filters, f.name) for f in dataclasses.fields(QueueFilters)},
+                      **item_filter(role))
+    return store.search_items(dataclasses.replace(query, status=(), size=0)).total
+
+
 def _related(store: Store, role: str, item_id: str, **query: Any) -> list[StoredDoc]:
     found = store.search_items(ItemQuery(sort="newest", size=RELATED + 1, **query, **item_filter(role)))
     return [StoredDoc(h.id, visible_item(role, h.doc), h.version) for h in found.hits if h.id != item_id][:RELATED]
 
 
-def _conversation(threads: ThreadStore, code: str) -> dict[str, Any]:
+def _conversation(store: Store, threads: ThreadStore, code: str, role: str) -> dict[str, Any]:
+    """The thread, with each tipster message the role may not read (``policy.can_read_message``)
+    replaced by ``hidden: True`` and no text."""
     thread = threads.get(code)
     if thread is None:
         return {"code": code, "status": "gone", "messages": []}  # deleted after its retention period
-    return {"code": code, "status": thread.status,
-            "messages": [{"seq": m.seq, "from": m.sender, "text": m.text, "at": m.at} for m in thread.messages]}
+    became = _items_of_messages(store, thread)
+    messages = []
+    for m in thread.messages:
+        if m.sender == STAFF or can_read_message(role, became.get(m.seq)):
+            # attachment: the media type of a picture sent with it (console/attachment.py serves it).
+            messages.append({"seq": m.seq, "from": m.sender, "text": m.text, "at": m.at, "attachment": m.attachment})
+        else:
+            messages.append({"seq": m.seq, "from": m.sender, "text": "", "at": m.at, "hidden": True})
+    return {"code": code, "status": thread.status, "messages": messages}
+
+
+def _items_of_messages(store: Store, thread: TipThread) -> dict[int, dict[str, Any]]:
+    """Each tipster message's item document: the first message is the tip itself (its id), a
+    follow-up is a tip of its own with the same code and its text. Read without the role's scope,
+    only to decide what the role may read; nothing of it is shown."""
+    hits = store.search_items(ItemQuery(tip_code=(thread.code,), sort="oldest", size=MAX_PAGE_SIZE)).hits
+    first = next((h.doc for h in hits if h.id == thread.tip_id), None)
+    follow_ups = {h.doc.get("message"): h.doc for h in hits if h.id != thread.tip_id}
+    became: dict[int, dict[str, Any]] = {}
+    for m in thread.messages:
+        doc = first if m.seq == 1 else follow_ups.get(m.text) if m.sender != STAFF else None
+        if doc is not None:
+            became[m.seq] = doc
+    return became
 
 
 def _timeline(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,8 +176,9 @@ def item_context(store: Store, role: str, item_id: str, *, threads: ThreadStore 
     - ``thread_items``: the other items of the thread (posts: the source's thread; tips: the
       tip and its follow-ups, which share the tip code);
     - ``conversation``: a tip's thread with the tipster (``{code, status, messages: [{seq,
-      from: "tipster"|"staff", text, at}]}``, status "gone" once purged); None for posts, for
-      roles that may not read it, or without ``threads``;
+      from: "tipster"|"staff", text, at, hidden?}]}``, status "gone" once purged; a tipster
+      message whose item the role may not see is ``hidden``, without its text); None for posts,
+      for roles that may not read it, or without ``threads``;
     - ``alerts``: the item's alert documents (and any alert a repeat was merged into), newest
       first; ``timeline``: their history lines, oldest first, each with its alert id and role;
     - ``audit``: the item's audit records, oldest first.
@@ -152,7 +201,7 @@ def item_context(store: Store, role: str, item_id: str, *, threads: ThreadStore 
 
     conversation = None
     if threads is not None and tip_code and threat.get("kind") == "tip" and can_read_conversation(role, doc):
-        conversation = _conversation(threads, tip_code)
+        conversation = _conversation(store, threads, tip_code, role)
 
     alerts = [a.doc for a in store.search_alerts(item_id=item_id)]
     for target in sorted({a.get("merged_into") for a in alerts} - {None, *(a.get("id") for a in alerts)}):

@@ -7,6 +7,8 @@ Contract (both adapters, tests/contract/test_store_contract.py):
   document in between, ``ConflictError`` is raised and nothing is written.
 - ``StoreUnavailable`` means "try again later"; stages back off and commit nothing.
 - ``ItemQuery.since`` is inclusive and ``until`` exclusive; ties in any sort break by item id.
+- ``sort="triage"``: undecided items (any ``review.status`` but ``DECIDED_STATUSES``, or none)
+  before decided ones, then P1 first, then newest: the review queue's default.
 - ``ItemQuery.scopes`` is what a role may see (``pipeline.review.policy``): an item must fall in
   at least one scope; no scopes means no limit. Every other filter narrows further.
 - ``ItemQuery.labeled``: True keeps items with a ``review.label``, False items without one.
@@ -27,6 +29,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 INDICES = ("flagged", "alerts", "audit")
+# Review statuses that close an item: the "triage" sort lists them after every other status.
+DECIDED_STATUSES = ("dismissed", "resolved")
 
 
 class StoreError(Exception):
@@ -77,8 +81,8 @@ class ItemQuery:
     labeled: bool | None = None   # None: either
     since: datetime | None = None
     until: datetime | None = None
-    # severity: P1 first, then newest
-    sort: Literal["newest", "oldest", "score", "severity"] = "newest"
+    # severity: P1 first, then newest; triage: undecided first, then as severity
+    sort: Literal["newest", "oldest", "score", "severity", "triage"] = "newest"
     size: int = 50
     offset: int = 0
 

@@ -30,6 +30,7 @@ from elasticsearch import ApiError, Elasticsearch
 from pipeline.config import REPO_ROOT, Settings
 from pipeline.schema import as_utc
 from pipeline.store import (
+    DECIDED_STATUSES,
     INDICES,
     ConflictError,
     ItemQuery,
@@ -65,6 +66,12 @@ SORTS = {
     "severity": [{"event.severity": {"order": "desc"}}, {"@timestamp": {"order": "desc"}},
                  {"event.id": {"order": "asc"}}],
 }
+# 1 for a decided item, 0 otherwise (no status too), as the embedded store's CASE. The statuses
+# are written into the script: osmem takes no list parameters.
+_DECIDED_SCRIPT = ("if (doc['review.status'].size() == 0) { return 0; } String s = doc['review.status'].value; "
+                   "return " + " || ".join("s == '" + status + "'" for status in DECIDED_STATUSES) + " ? 1 : 0;")
+SORTS["triage"] = [{"_script": {"type": "number", "order": "asc",
+                                "script": {"lang": "painless", "source": _DECIDED_SCRIPT}}}, *SORTS["severity"]]
 AUDIT_PAGE = 1000
 
 

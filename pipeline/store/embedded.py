@@ -26,6 +26,7 @@ from typing import Any
 from pipeline.schema import dotted
 from pipeline.sqlite_wal import open_shared_wal
 from pipeline.store import (
+    DECIDED_STATUSES,
     ConflictError,
     ItemQuery,
     NotFound,
@@ -156,13 +157,16 @@ def _explanation_text(doc: dict[str, Any]) -> str:
     return "\n".join(explanation) if isinstance(explanation, list) else str(explanation)
 
 
+# The rank event.severity holds, which the Elasticsearch adapter sorts on.
+_DECIDED = ", ".join("'" + status + "'" for status in DECIDED_STATUSES)
+_BY_SEVERITY = "CASE severity WHEN 'P1' THEN 3 WHEN 'P2' THEN 2 WHEN 'P3' THEN 1 ELSE 0 END DESC, ts_ms DESC, id ASC"
 _SORTS = {
     "newest": "ts_ms DESC, id ASC",
     "oldest": "ts_ms ASC, id ASC",
     "score": "score DESC, ts_ms DESC, id ASC",
-    # The rank event.severity holds, which the Elasticsearch adapter sorts on.
-    "severity": "CASE severity WHEN 'P1' THEN 3 WHEN 'P2' THEN 2 WHEN 'P3' THEN 1 ELSE 0 END DESC,"
-                " ts_ms DESC, id ASC",
+    "severity": _BY_SEVERITY,
+    # Decided last; no status (NULL IN ...) counts as undecided, as on Elasticsearch.
+    "triage": f"CASE WHEN status IN ({_DECIDED}) THEN 1 ELSE 0 END, {_BY_SEVERITY}",
 }
 
 # Fields kept in their own columns, and fields read out of the JSON document (the expressions

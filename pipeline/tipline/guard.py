@@ -8,8 +8,11 @@ import logging
 import re
 
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import Request
 
 from pipeline.tipline import pages
+from pipeline.tipline.i18n import ENGLISH, N_, Languages, Message, Translator
+from pipeline.tipline.validation import CODES
 
 log = logging.getLogger("threatline.tipline")
 
@@ -21,17 +24,20 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
 }
-UNEXPECTED = "Something went wrong on our side; your request may not have been recorded. Please try again."
+UNEXPECTED = Message("Something went wrong on our side; your request may not have been recorded. Please try again.")
+UNAVAILABLE_TITLE = N_("The tip line is unavailable")
+BAD_REQUEST_TITLE = N_("Something is wrong with the request")
 
 
 def error_response(path: str, status: int, message: str, fields: dict | None = None,
-                   headers: dict | None = None) -> Response:
+                   headers: dict | None = None, *, code: str | None = None, tr: Translator = ENGLISH) -> Response:
+    """JSON under /api/ (English, with a stable ``code``), else a page in ``tr``'s language."""
     headers = {**SECURITY_HEADERS, **(headers or {})}
     if path.startswith("/api/"):
-        return JSONResponse({"error": message, "fields": fields or {}, "emergency": pages.EMERGENCY},
-                            status_code=status, headers=headers)
-    title = "The tip line is unavailable" if status >= 500 else "Something is wrong with the request"
-    return HTMLResponse(pages.problem(title, message), status_code=status, headers=headers)
+        return JSONResponse({"error": message, "code": code or CODES.get(status, "error"), "fields": fields or {},
+                             "emergency": pages.EMERGENCY}, status_code=status, headers=headers)
+    title = UNAVAILABLE_TITLE if status >= 500 else BAD_REQUEST_TITLE
+    return HTMLResponse(pages.problem(tr, tr.text(title), tr.text(message)), status_code=status, headers=headers)
 
 
 class Guard:
@@ -43,12 +49,19 @@ class Guard:
     headers = SECURITY_HEADERS
     log = log
 
-    def __init__(self, app):
+    def __init__(self, app, languages: Languages | None = None):
         self.app = app
+        self.languages = languages  # the tip line's: its 500 page in the tipster's language
         self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
 
-    def error(self, path: str) -> Response:
-        return error_response(path, 500, UNEXPECTED)
+    def error(self, path: str, tr: Translator = ENGLISH) -> Response:
+        return error_response(path, 500, UNEXPECTED, tr=tr)
+
+    def _failure(self, scope) -> Response:
+        path = scope.get("path", "")
+        if self.languages is None:
+            return self.error(path)
+        return self.error(path, self.languages.of(Request(scope)))
 
     def route(self, path: str) -> str:
         # The tip code stays out of the log.
@@ -75,4 +88,4 @@ class Guard:
             self.log.error("unexpected %s on %s %s", type(exc).__name__, scope.get("method"),
                            self.route(scope.get("path", "")))
             if not started:
-                await self.error(scope.get("path", ""))(scope, receive, send)
+                await self._failure(scope)(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Tip threads: what a tipster needs to come back (code -> passphrase hash, status, messages).
+"""Tip threads: what a tipster needs to come back (code -> passphrase hash, status, messages),
+and the pictures sent with the messages, which staff open in the review console.
 
 Kept apart from the bus and the review store because the tipster must be able to read the thread
 the moment the 201 arrives, before classification has indexed anything. One small SQLite file
@@ -41,6 +42,15 @@ class ThreadMessage:
     sender: Sender
     text: str
     at: str
+    attachment: str | None = None  # the media type of the picture sent with it, if any
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A picture sent with a message, as re-encoded by ``pipeline.tipline.images``."""
+
+    media_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -62,23 +72,29 @@ class ThreadStore(ABC):
 
     @abstractmethod
     def create(self, code: str, tip_id: str, salt: bytes, passphrase_hash: bytes, school: str | None,
-               first_message: str) -> None:
+               first_message: str, attachment: Attachment | None = None) -> None:
         """Raises ``CodeTaken`` if the code is in use."""
 
     @abstractmethod
     def delete(self, code: str) -> None:
-        """Remove a thread and its messages (undo of ``create`` when the bus refused the tip)."""
+        """Remove a thread, its messages and their pictures (undo of ``create`` when the bus
+        refused the tip)."""
 
     @abstractmethod
     def get(self, code: str) -> TipThread | None: ...
 
     @abstractmethod
-    def add_message(self, code: str, sender: Sender, text: str) -> int:
-        """Append a message (sender "tipster" or "staff"); returns its seq. Restarts the
-        thread's retention clock."""
+    def add_message(self, code: str, sender: Sender, text: str, attachment: Attachment | None = None) -> int:
+        """Append a message (sender "tipster" or "staff"), with its picture if any; returns its
+        seq. Restarts the thread's retention clock."""
 
     @abstractmethod
-    def remove_message(self, code: str, seq: int) -> None: ...
+    def get_attachment(self, code: str, seq: int) -> Attachment | None:
+        """The picture of message ``seq``; None if it has none or the thread is gone."""
+
+    @abstractmethod
+    def remove_message(self, code: str, seq: int) -> None:
+        """Remove one message and its picture (undo of ``add_message``)."""
 
     @abstractmethod
     def set_status(self, code: str, status: str) -> None:
@@ -86,7 +102,8 @@ class ThreadStore(ABC):
 
     @abstractmethod
     def purge(self, older_than: datetime) -> int:
-        """Delete threads whose last message is older than ``older_than``; returns how many."""
+        """Delete threads (messages and pictures too) whose last message is older than
+        ``older_than``; returns how many."""
 
     @abstractmethod
     def count(self) -> int: ...
@@ -114,9 +131,20 @@ CREATE TABLE IF NOT EXISTS thread_messages (
     text TEXT NOT NULL,
     at TEXT NOT NULL,
     PRIMARY KEY (code, seq)
+);
+CREATE TABLE IF NOT EXISTS thread_attachments (
+    code TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (code, seq),
+    -- A picture goes with its message, and so with its thread: undo, purge, delete.
+    FOREIGN KEY (code, seq) REFERENCES thread_messages (code, seq) ON DELETE CASCADE
 )
 """
-_VERSION = 1
+# 2 added thread_attachments; a version 1 file gains the table when it is opened.
+_VERSION = 2
+_UPGRADES_FROM = (1,)
 
 
 class SqliteThreadStore(ThreadStore):
@@ -142,7 +170,7 @@ class SqliteThreadStore(ThreadStore):
     def _migrate(self, db) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         existing = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'threads'").fetchone()[0]
-        if version != _VERSION and (existing or version):
+        if version != _VERSION and version not in _UPGRADES_FROM and (existing or version):
             raise ThreadStoreError(f"tip threads {self.path}: schema version {version} is not {_VERSION} "
                                    "(a file from a development build?); move it away")
         for statement in _SCHEMA.split(";"):
@@ -169,7 +197,7 @@ class SqliteThreadStore(ThreadStore):
                     raise ThreadStoreError(f"tip threads {self.path}: {exc}") from None
                 raise
 
-    def create(self, code, tip_id, salt, passphrase_hash, school, first_message) -> None:
+    def create(self, code, tip_id, salt, passphrase_hash, school, first_message, attachment=None) -> None:
         now = self._clock()
 
         def write(db):
@@ -179,6 +207,7 @@ class SqliteThreadStore(ThreadStore):
                        (code, tip_id, salt, passphrase_hash, "received", school, now.isoformat(), now.timestamp()))
             db.execute("INSERT INTO thread_messages VALUES (?, 1, 'tipster', ?, ?)",
                        (code, first_message, now.isoformat()))
+            _attach(db, code, 1, attachment)
         self._run(write)
 
     def delete(self, code: str) -> None:
@@ -191,11 +220,13 @@ class SqliteThreadStore(ThreadStore):
             if row is None:
                 return None
             messages = [ThreadMessage(*m) for m in db.execute(
-                "SELECT seq, sender, text, at FROM thread_messages WHERE code = ? ORDER BY seq", (code,))]
+                "SELECT m.seq, m.sender, m.text, m.at, a.media_type FROM thread_messages m "
+                "LEFT JOIN thread_attachments a ON a.code = m.code AND a.seq = m.seq "
+                "WHERE m.code = ? ORDER BY m.seq", (code,))]
             return TipThread(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], messages)
         return self._run(read, write=False)
 
-    def add_message(self, code: str, sender: Sender, text: str) -> int:
+    def add_message(self, code: str, sender: Sender, text: str, attachment: Attachment | None = None) -> int:
         if sender not in ("tipster", "staff"):
             raise ValueError(f"sender must be 'tipster' or 'staff', not {sender!r}")
         now = self._clock()
@@ -207,8 +238,14 @@ class SqliteThreadStore(ThreadStore):
             seq = db.execute("SELECT coalesce(max(seq), 0) + 1 FROM thread_messages WHERE code = ?",
                              (code,)).fetchone()[0]
             db.execute("INSERT INTO thread_messages VALUES (?, ?, ?, ?, ?)", (code, seq, sender, text, now.isoformat()))
+            _attach(db, code, seq, attachment)
             return seq
         return self._run(write)
+
+    def get_attachment(self, code: str, seq: int) -> Attachment | None:
+        row = self._run(lambda db: db.execute("SELECT media_type, data FROM thread_attachments WHERE code = ? "
+                                              "AND seq = ?", (code, seq)).fetchone(), write=False)
+        return None if row is None else Attachment(row[0], bytes(row[1]))
 
     def remove_message(self, code: str, seq: int) -> None:
         self._run(lambda db: db.execute("DELETE FROM thread_messages WHERE code = ? AND seq = ?", (code, seq)))
@@ -240,3 +277,9 @@ class SqliteThreadStore(ThreadStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _attach(db, code: str, seq: int, attachment: Attachment | None) -> None:
+    if attachment is not None:
+        db.execute("INSERT INTO thread_attachments VALUES (?, ?, ?, ?)", (code, seq, attachment.media_type,
+                                                                          attachment.data))

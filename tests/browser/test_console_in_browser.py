@@ -108,14 +108,14 @@ def console(settings, tmp_path, monkeypatch):
     monkeypatch.setattr(users, "default_hasher", lambda: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     settings = settings.model_copy(update={"review": settings.review.model_copy(
         update={"users_file": tmp_path / "users.yaml"})})
-    people = UsersFile(settings.config_path(settings.review.users_file))
+    people = UsersFile(settings.users_path)
     for username, (role, name) in PEOPLE.items():
         people.add(username, role, PASSWORD, name)
     with runtime(settings) as rt:
         rt.bus.setup([settings.topic("tips.raw")])
         rt.store.setup()
         pager = build_pager(settings, rt.store, clock=lambda: PAGED_AT, sleep=lambda _: None,
-                            notify=lambda url, title, body: True)
+                            notify=lambda url, title, message: True)
         with in_background(create_app(rt), name="the tip line") as tipline, \
                 in_background(create_review_app(rt, pager=pager, clock=lambda: PAGED_AT),
                               name="the review server") as review:
@@ -152,6 +152,14 @@ def queue_rows(page: Page) -> list[str]:
     return page.locator(ROWS).all_inner_texts()
 
 
+def more_actions(page: Page) -> None:
+    """Open the item page's panel of the actions that take more than a tap (closed on load)."""
+    panel = page.locator("details.more-actions")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    expect(panel).to_have_attribute("open", "")
+
+
 def audited_actions(page: Page) -> list[str]:
     return [a for a in page.locator("table.audit tbody td:nth-child(4)").all_inner_texts() if a != "view"]
 
@@ -183,9 +191,11 @@ def test_an_sro_triages_a_violence_post_end_to_end(console, open_page):
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.locator("p.notice")).to_contain_text("Acknowledged")
     expect(page.locator("table.timeline")).to_contain_text("acknowledged")
+    more_actions(page)
     page.locator("#f-label").select_option("threat_transient")
     page.get_by_role("button", name="Save label").click()
     expect(page.locator("p.notice")).to_have_text("Label saved.")
+    more_actions(page)
     page.locator("#f-outcome").select_option("parent_contact")
     page.locator("#f-resolve-reason").fill("Spoke with the student and his parents; no access to a weapon.")
     page.get_by_role("button", name="Resolve").click()
@@ -207,6 +217,7 @@ def test_the_tipster_reads_the_reply_on_the_tip_line(console, open_page):
     page.goto(f"{console.review}/items/{console.tip_item}")
     expect(page.locator(".contact")).to_have_text(CONTACT)  # an SRO may call a tipster back
     expect(page.locator(".msg.tipster")).to_contain_text(TIP)
+    more_actions(page)
     page.get_by_label("Reply to the tipster").fill(REPLY)
     page.get_by_role("button", name="Send reply").click()
     expect(page.locator("p.notice")).to_contain_text("Reply sent")

@@ -98,7 +98,7 @@ def test_an_acknowledge_link_confirms_then_acknowledges(rt, csp_page, screenshot
     now = [PAGED_AT]
     sent: list[str] = []
     pager = build_pager(rt.settings, rt.store, clock=lambda: now[0], sleep=lambda _: None,
-                        notify=lambda url, title, body: sent.append(body) or True)
+                        notify=lambda url, title, message: sent.append(message.text) or True)
     item = ScoredItem(id="item-browser-1", kind="post", text=POST, source="reddit:lincolnhigh",
                       source_kind="reddit", severity="P1", category="violence", school="Lincoln High School",
                       threat_score=0.97, self_harm_score=0.01, school_relevance=0.9, model_version="test",

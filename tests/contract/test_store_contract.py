@@ -209,6 +209,28 @@ def test_severity_sort_puts_p1_first_then_newest(loaded, corpus):
     assert find(loaded, sort="severity") == [doc_id(corpus[k]) for k in ("shoot", "gun", "sad", "knife", "game", "bully")]
 
 
+def test_triage_sort_puts_undecided_items_first_then_p1_then_newest(store_factory, corpus):
+    store = store_factory()
+    no_status = flagged_item("a document indexed before review.status existed", native_id="legacy", severity="P3",
+                             at=T0 - timedelta(days=1))
+    del no_status["review"]["status"]
+    store.index_items([*corpus.values(), no_status])
+    for key, status in (("shoot", "resolved"), ("knife", "dismissed"), ("game", "escalated"), ("bully", "acknowledged"),
+                        ("gun", "assigned")):
+        stored = store.get_item(doc_id(corpus[key]))
+        store.update_review(stored.id, {"status": status}, stored.version)
+    order = [doc_id(corpus[k]) for k in ("gun", "sad", "game", "bully")] + [doc_id(no_status)] + \
+            [doc_id(corpus[k]) for k in ("shoot", "knife")]
+    assert find(store, sort="triage") == order
+    # Paged across the boundary between undecided and decided, and with a filter.
+    assert ids(store.search_items(ItemQuery(sort="triage", size=3, offset=3))) == order[3:6]
+    assert find(store, sort="triage", severity=["P1"]) == [doc_id(corpus["gun"]), doc_id(corpus["shoot"])]
+    # Deciding an item moves it down; reopening it moves it back.
+    stored = store.get_item(doc_id(corpus["shoot"]))
+    store.update_review(stored.id, {"status": "open"}, stored.version)
+    assert find(store, sort="triage")[:2] == [doc_id(corpus["shoot"]), doc_id(corpus["gun"])]
+
+
 def test_filters_by_author_thread_tip_code_and_assignee(store_factory):
     def doc(name, **changes):
         d = flagged_item(f"message {name}", native_id=name, at=T0)

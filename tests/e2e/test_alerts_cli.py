@@ -1,12 +1,16 @@
 """`threatline alerts on-duty | list | show | sweep | ack` against the shipped roster and an
-embedded store seeded by the real pager."""
+embedded store seeded by the real pager; `alerts test-page` against a real SMTP server."""
 
 from __future__ import annotations
 
+import logging
+import socket
 from datetime import timedelta
 
 import pytest
+import yaml
 from rosters import webhook_roster
+from smtp_server import smtp_server
 from typer.testing import CliRunner
 from webhook_server import webhook_server
 
@@ -115,3 +119,79 @@ def test_show_and_list_neutralise_terminal_escapes_from_tip_text(settings, tmp_p
         assert not any(c in result.output for c in "\x1b\x07\x9b\x00\r"), repr(result.output)
     # Shown as visible escapes, nothing dropped: the officer can still read what was sent.
     assert "gun at lincoln\\x1b[2J\\x1b]0;pwned\\x07 tomorrow\\x0d\\x9b31m\\x00 ok" in shown.output
+
+
+# --- test-page ------------------------------------------------------------------------------------
+
+PASSWORD = "hunter2-s3cret"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def test_page_roster(settings, tmp_path, monkeypatch):
+    """reyes (SRO): an email channel to aiosmtpd, then a webhook (with credentials) to a closed
+    port; tran (admin): the email channel only."""
+    dead = f"json://alerts:{PASSWORD}@127.0.0.1:{closed_port()}/reyes"
+    with smtp_server() as (mail, mailbox):
+        def person(pid: str, role: str, *channels: tuple[str, str]) -> dict:
+            return {"id": pid, "name": f"Officer {pid.title()}", "roles": [role],
+                    "channels": [{"type": t, "url": u} for t, u in channels]}
+
+        path = tmp_path / "roster.yaml"
+        path.write_text(yaml.safe_dump({
+            "timezone": "America/Chicago",
+            "people": [person("reyes", "sro", ("email", mail("reyes@example.org")), ("webhook", dead)),
+                       person("tran", "admin", ("email", mail("tran@example.org")))],
+            "escalation": [{"role": "sro", "schools": "all", "people": ["reyes"]},
+                           {"role": "admin", "schools": "all", "people": ["tran"]}],
+        }))
+        monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(path))
+        yield mail, mailbox, dead
+
+
+def table_rows(output: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip().isdigit()]
+
+
+def test_test_page_tries_every_channel_and_reports_each_without_its_url(test_page_roster, caplog):
+    mail, mailbox, dead = test_page_roster
+    caplog.set_level(logging.DEBUG)
+    result = invoke("alerts", "test-page", "reyes")
+
+    assert result.exit_code == 1, result.output
+    assert table_rows(result.stdout) == [["1", "email", "delivered", "1", ""],
+                                         ["2", "webhook", "failed", "3", "not accepted"]]
+    assert "1 of 2 channel(s) failed" in result.stderr
+    # Not stopped at the first channel that worked, and the mail says what it is.
+    [message] = mailbox.to("reyes@example.org")
+    assert str(message["subject"]) == "threatline test page — no action needed"
+    text = message.get_body(("plain",)).get_content()
+    assert "Officer Reyes" in text and "email channel" in text and "No action needed" in text
+    assert "Acknowledge" not in text and "Item:" not in text
+    # A channel URL carries credentials: neither it nor its parts reach the terminal, and the
+    # password never reaches the log (apprise's debug lines name the host, password masked).
+    for part in (PASSWORD, dead, mail("reyes@example.org"), "json://", "mailto://", "127.0.0.1"):
+        assert part not in result.output
+    assert caplog.records and not [r for r in caplog.records if PASSWORD in r.getMessage()]
+
+
+def test_test_page_exits_0_when_every_channel_delivered(test_page_roster):
+    _, mailbox, _ = test_page_roster
+    result = invoke("alerts", "test-page", "tran")
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.stdout) == [["1", "email", "delivered", "1", ""]]
+    assert len(mailbox.to("tran@example.org")) == 1 and mailbox.to("reyes@example.org") == []
+
+
+def test_test_page_to_an_unknown_person_is_one_line_exit_2(test_page_roster):
+    _, mailbox, _ = test_page_roster
+    result = invoke("alerts", "test-page", "nobody")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no person 'nobody' in the roster (known: reyes, tran)"
+    assert mailbox.messages == []

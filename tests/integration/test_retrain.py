@@ -178,8 +178,12 @@ def test_a_challenger_trained_on_shuffled_labels_is_refused(loop, tmp_path):
     assert "**refuses**" in (models / report.version / "model_card.md").read_text()
 
 
-def test_promote_applies_the_policy_and_a_forced_promotion_is_audited(loop):
+def test_promote_applies_the_policy_and_a_forced_promotion_is_audited(loop, tmp_path, monkeypatch):
+    from pipeline.review.users import UsersFile
+
     settings, models, _ = loop
+    UsersFile(tmp_path / "users.yaml").add("dana", "admin", None, "Dana Ruiz")  # forcing takes an enabled admin
+    monkeypatch.setenv("THREATLINE_REVIEW__USERS_FILE", str(tmp_path / "users.yaml"))
     champion = current_version(models)
     refused = [v for v in versions(models) if not json.loads((models / v / "metrics.json").read_text())
                .get("retrain", {}).get("decision", {}).get("passed", True)][-1]
@@ -187,13 +191,16 @@ def test_promote_applies_the_policy_and_a_forced_promotion_is_audited(loop):
     assert done.exit_code == 1 and "policy refuses" in done.output and current_version(models) == champion
     done = cli("model", "promote", refused, "--force")
     assert done.exit_code == 2 and current_version(models) == champion
-    done = cli("model", "promote", refused, "--force", "--by", "Dana Analyst")
+    done = cli("model", "promote", refused, "--force", "--by", "Dana Analyst", "--yes")
+    assert done.exit_code == 2 and current_version(models) == champion  # a user of the console, not any string
+    done = cli("model", "promote", refused, "--force", "--by", "dana", "--yes")
     assert done.exit_code == 0, done.output
     assert current_version(models) == refused and "forced, audited" in done.output
+    assert f"what {refused} loses against the champion {champion}" in done.output
     entry = history(models)[-1]
-    assert (entry["version"], entry["previous"], entry["by"], entry["forced"]) == (refused, champion, "Dana Analyst", True)
+    assert (entry["version"], entry["previous"], entry["by"], entry["forced"]) == (refused, champion, "dana", True)
     record = audit_records(settings, "promote")[-1]
-    assert record["user"] == {"name": "Dana Analyst", "roles": ["analyst"]}
+    assert record["user"] == {"name": "dana", "roles": ["admin"]}
     assert record["details"] == {"version": refused, "previous": champion, "forced": True}
     assert record["review"]["reason"].startswith("forced: worse:")
 

@@ -33,7 +33,7 @@ def sent():
 @pytest.fixture
 def pager(rt, clock, sent):
     return build_pager(rt.settings, rt.store, clock=clock, sleep=lambda _: None,
-                       notify=lambda url, title, body: sent.append(body) or True)
+                       notify=lambda url, title, message: sent.append(message.text) or True)
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def users(rt):
 
     from pipeline.review.users import UsersFile
 
-    file = UsersFile(rt.settings.config_path(rt.settings.review.users_file))
+    file = UsersFile(rt.settings.users_path)
     for username, (role, name) in PEOPLE.items():
         file.add(username, role, PASSWORD, name)
     return file

@@ -19,6 +19,18 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def form_fields(html: str) -> dict[str, str]:
+    """The hidden fields every action form of the page has: the CSRF token and the item's version."""
+    return {"csrf_token": csrf_of(html), "version": re.search(r'name="version" value="([^"]+)"', html).group(1)}
+
+
+def post_action(console, item_id: str, action: str, **fields):
+    """Open the item page and send ``action`` as its form would (the form need not be shown)."""
+    page = console.get(f"/items/{item_id}")
+    assert page.status_code == 200, page.text
+    return console.post(f"/items/{item_id}/{action}", data={**form_fields(page.text), **fields})
+
+
 def log_in(client, username: str, password: str = PASSWORD, next: str | None = None):
     """GET the login form, POST it; the POST's response."""
     page = client.get("/login")

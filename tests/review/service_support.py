@@ -55,7 +55,7 @@ def build_pager(store, tmp_path: Path, clock: Clock, sent: list) -> Pager:
     roster = webhook_roster(tmp_path / "roster.yaml", "127.0.0.1:9")
     return Pager(store, load_roster(roster, SCHOOLS), load_rules(CONFIG / "alert_rules.yaml", SCHOOLS),
                  PagerPolicy(ack_secrets=["s" * 40], console_url="https://review.example.org"),
-                 clock=clock, sleep=lambda _: None, notify=lambda url, title, body: sent.append((url, body)) or True)
+                 clock=clock, sleep=lambda _: None, notify=lambda url, title, message: sent.append((url, message.text)) or True)
 
 
 def open_thread_store(tmp_path: Path, code: str = TIP_CODE,

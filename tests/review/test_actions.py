@@ -61,11 +61,14 @@ ACTIONS = {
     "label": {"label": "threat_substantive"},
     "note": {"text": "called the school office"},
     "reply": {"text": "Thank you, we are looking into it."},
+    "page_now": {"page_role": "sro"},
+    "close_thread": {"text": "We have finished with this tip. Thank you for telling us."},
 }
 
 
 def run(name, store, item_id, actor, role, expected_version, *, pager=None, threads=None, **kwargs):
-    extra = {"pager": pager} if name == "acknowledge" else {"threads": threads} if name == "reply" else {}
+    extra = {"pager": pager} if name in ("acknowledge", "page_now") else \
+        {"threads": threads} if name in ("reply", "close_thread") else {}
     return actions.ACTIONS[name](store, item_id, actor, role, expected_version=expected_version,
                                  **(ACTIONS[name] | kwargs | extra))
 
@@ -282,6 +285,28 @@ def test_a_reply_needs_a_tip_whose_thread_still_exists(store, threads):
     assert store.get_item("tip-a") == before and store.audit_for("tip-a") == []
 
 
+def test_closing_a_thread_tells_the_tipster_and_resolving_can_close_it_too(store, threads):
+    index(store, scored("tip-a", kind="tip", category="bullying", severity="P3"), scored("post-1"))
+    closing = "We spoke with the students involved. Thank you for telling us."
+    done = actions.resolve(store, "tip-a", "counselor.ng", "counselor", outcome="counseling_referral",
+                           close_with=closing, threads=threads, expected_version=version(store, "tip-a"))
+
+    seen = thread_view(TipService(None, threads, "tips.raw", None).open_thread(TIP_CODE, PASSPHRASE))
+    assert seen["status"] == "closed" and [r["text"] for r in seen["replies"]] == [closing]
+    assert (done.review["status"], done.review["thread_closed_by"]) == ("resolved", "counselor.ng")
+    assert done.version == version(store, "tip-a")
+    assert sorted(audit_actions(store, "tip-a")) == ["close_thread", "resolve"]  # one instant: either order
+    assert closing not in str(store.audit_for("tip-a"))
+
+    before = store.get_item("post-1")
+    with pytest.raises(NotATip):  # nothing to close on a post: the item is not resolved either
+        actions.resolve(store, "post-1", *SRO, outcome="no_action", close_with=closing, threads=threads,
+                        expected_version=before.version)
+    with pytest.raises(ValueError, match="a closing message is required"):
+        actions.close_thread(store, "tip-a", *SRO, text=" ", threads=threads, expected_version=done.version)
+    assert store.get_item("post-1") == before and store.audit_for("post-1") == []
+
+
 # --- what each role sees --------------------------------------------------------------------------
 
 
@@ -363,7 +388,7 @@ def test_queue_refuses_unknown_values_and_audits_searches_when_told_who(store):
 
 
 def test_item_context_gathers_author_thread_conversation_alerts_and_audit(store, pager, threads, clock):
-    original = scored("tip-a", kind="tip", at=START)
+    original = scored("tip-1", kind="tip", at=START)
     follow_up = scored("tip-b", kind="tip", severity="P3", at=START + timedelta(minutes=5), text="it's in his locker")
     posts = [scored("post-1", author="kid1", thread_id="t1"), scored("post-2", author="kid1", thread_id="t9"),
              scored("post-3", author="kid2", thread_id="t1"),
@@ -371,12 +396,12 @@ def test_item_context_gathers_author_thread_conversation_alerts_and_audit(store,
     index(store, original, follow_up, *posts)
     [alert] = pager.page(original)
     clock.advance(30)
-    actions.view(store, "tip-a", *SRO)
-    done = actions.acknowledge(store, "tip-a", *SRO, expected_version=version(store, "tip-a"), pager=pager)
-    actions.reply(store, "tip-a", *SRO, text="Thanks, we're on it.", expected_version=done.version, threads=threads)
+    actions.view(store, "tip-1", *SRO)
+    done = actions.acknowledge(store, "tip-1", *SRO, expected_version=version(store, "tip-1"), pager=pager)
+    actions.reply(store, "tip-1", *SRO, text="Thanks, we're on it.", expected_version=done.version, threads=threads)
 
-    context = item_context(store, "sro", "tip-a", threads=threads)
-    assert context["item"]["threat"]["tip"]["contact"] == CONTACT and context["version"] == version(store, "tip-a")
+    context = item_context(store, "sro", "tip-1", threads=threads)
+    assert context["item"]["threat"]["tip"]["contact"] == CONTACT and context["version"] == version(store, "tip-1")
     assert [h.id for h in context["thread_items"]] == ["tip-b"]
     assert [(m["from"], m["text"]) for m in context["conversation"]["messages"]] == [
         ("tipster", "someone said he'd bring a gun"), ("staff", "Thanks, we're on it.")]
@@ -391,8 +416,29 @@ def test_item_context_gathers_author_thread_conversation_alerts_and_audit(store,
     assert post["conversation"] is None
 
     threads.delete(TIP_CODE)
-    assert item_context(store, "sro", "tip-a", threads=threads)["conversation"] == \
+    assert item_context(store, "sro", "tip-1", threads=threads)["conversation"] == \
         {"code": TIP_CODE, "status": "gone", "messages": []}
+
+
+def test_a_follow_up_is_shown_only_to_roles_that_may_see_the_item_it_became(store, threads):
+    """A bullying tip's follow-up became a P1 violence item: the counselor who may open the bullying
+    tip reads neither the follow-up nor the phone number in it; an SRO and an admin read both."""
+    follow = "he said he'll bring a knife friday, text me 555-0199"
+    index(store, scored("tip-1", kind="tip", category="bullying", severity="P3", text="kids keep shoving him"),
+          scored("tip-2", kind="tip", category="violence", severity="P1", text=follow))
+    threads.add_message(TIP_CODE, "tipster", follow)
+    threads.add_message(TIP_CODE, "staff", "Thank you for telling us.")
+    threads.add_message(TIP_CODE, "tipster", "not scored yet")  # the classify stage has not indexed it
+
+    counselor = item_context(store, "counselor", "tip-1", threads=threads)
+    shown = [(m["from"], m["text"], m.get("hidden", False)) for m in counselor["conversation"]["messages"]]
+    assert shown == [("tipster", "someone said he'd bring a gun", False), ("tipster", "", True),
+                     ("staff", "Thank you for telling us.", False), ("tipster", "", True)]
+    assert "555-0199" not in str(counselor) and "knife" not in str(counselor)
+    assert counselor["thread_items"] == []  # the violence follow-up is not listed either
+    for role in ("sro", "admin"):
+        messages = item_context(store, role, "tip-1", threads=threads)["conversation"]["messages"]
+        assert [m["text"] for m in messages][1] == follow and any(m.get("hidden") for m in messages) == (role == "sro")
 
 
 # --- the Elasticsearch mapping ----------------------------------------------------------------------

@@ -317,7 +317,12 @@ def test_console_pages_carry_a_strict_csp_and_the_security_headers(console):
         assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
         assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["cache-control"] == "no-store" and r.headers["x-content-type-options"] == "nosniff"
-        assert "<script" not in r.text and "<style" not in r.text and " style=" not in r.text
+        assert "<style" not in r.text and " style=" not in r.text and not re.search(r"<[^>]+\son\w+=", r.text)
+        # Scripts only from /static, none inline (the queue's poll for new items).
+        scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, re.DOTALL)
+        assert r.text.count("<script") == len(scripts)
+        assert all(re.fullmatch(r' src="/static/[\w-]+\.js" defer', attrs) and not body for attrs, body in scripts)
+    assert re.findall(r"<script[^>]*>", pages[1].text) == ['<script src="/static/queue.js" defer>']
     css = console.get("/static/console.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert console.get("/static/../app.py").status_code == 404
@@ -407,13 +412,28 @@ def test_users_passwd_changes_the_hash_and_list_shows_no_hash(cli_env):
     assert "reyes\tsro\tenabled\tOfficer Dana Reyes" in listed.output and "argon2" not in listed.output
 
 
-def test_the_shipped_users_file_has_no_users():
-    from pipeline.config import DEFAULT_CONFIG
+def test_the_users_file_defaults_to_the_private_data_dir_and_takes_a_password_on_stdin(tmp_path, monkeypatch):
+    """Not config/users.yaml in a git checkout: password hashes live with the other private state."""
+    from pipeline.config import DEFAULT_CONFIG, load_settings
 
-    shipped = DEFAULT_CONFIG.parent / "users.yaml"
-    assert UsersFile(shipped).all() == {}
-    assert "argon2id$" in shipped.read_text()  # only in the commented example, without a real hash
-    assert not re.search(r"^\s*password_hash:\s*\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[^.\s]+\$", shipped.read_text(), re.M)
+    data = tmp_path / "data"
+    monkeypatch.setenv("THREATLINE_GENERAL__DATA_DIR", str(data))
+    assert load_settings().users_path == data / "users.yaml"
+    assert not (DEFAULT_CONFIG.parent / "users.yaml").exists()
+
+    run = CliRunner().invoke(cli, ["users", "add", "ada", "--role", "admin", "--password-stdin"],
+                             input=f"{PASSWORD}\n")
+    assert run.exit_code == 0, run.output
+    assert PASSWORD not in run.output and "Password" not in run.output  # no prompt
+    assert data.stat().st_mode & 0o777 == 0o700 and (data / "users.yaml").stat().st_mode & 0o777 == 0o600
+    assert UsersFile(data / "users.yaml").authenticate("ada", PASSWORD).role == "admin"
+
+    run = CliRunner().invoke(cli, ["users", "passwd", "ada", "--password-stdin"], input="short\n")
+    assert run.exit_code == 1 and "at least 12 characters" in run.output
+    run = CliRunner().invoke(cli, ["users", "passwd", "ada", "--password-stdin"], input="a brand new passphrase\n")
+    assert run.exit_code == 0 and UsersFile(data / "users.yaml").authenticate("ada", "a brand new passphrase")
+    run = CliRunner().invoke(cli, ["users", "add", "bo", "--role", "sro", "--no-password", "--password-stdin"])
+    assert run.exit_code == 2 and "contradict" in run.output
 
 
 # --- admin: managing users --------------------------------------------------------------------

@@ -9,10 +9,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from console_support import AuditSpy, csrf_of, logged_in
+from clocks import Clock
+from console_support import AuditSpy, csrf_of, form_fields, logged_in, post_action
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from clocks import Clock
 from review_support import PAGED_AT, flagged
 
 from pipeline.bootstrap import build_pager
@@ -108,25 +108,13 @@ def seeded(rt, pager, threads):
     return rt
 
 
-def form_fields(html: str) -> dict[str, str]:
-    """The hidden fields every action form of the page has: the CSRF token and the item's version."""
-    return {"csrf_token": csrf_of(html), "version": re.search(r'name="version" value="([^"]+)"', html).group(1)}
-
-
-def post_action(console, item_id: str, action: str, **fields):
-    """Open the item page and send ``action`` as its form would (the form need not be shown)."""
-    page = console.get(f"/items/{item_id}")
-    assert page.status_code == 200, page.text
-    return console.post(f"/items/{item_id}/{action}", data={**form_fields(page.text), **fields})
-
-
 def test_the_item_page_shows_the_item_in_context(console, seeded):
     logged_in(console, "reyes")
     r = console.get("/items/post")
     assert r.status_code == 200
     assert ("&lt;<mark>script</mark>&gt;window.pwned=1" in r.text and "a <mark>gun</mark> to <mark>Lincoln</mark>"
             in r.text)
-    assert "<script" not in r.text and "<img" not in r.text
+    assert "<script>" not in r.text and "<img" not in r.text  # the page's own script is /static/item.js
     assert '<a href="https://example.org/p/1" rel="noopener noreferrer" target="_blank">' in r.text
     author = r.text.split('id="h-author"')[1].split("</section>")[0]
     thread = r.text.split('id="h-thread"')[1].split("</section>")[0]
@@ -137,8 +125,8 @@ def test_the_item_page_shows_the_item_in_context(console, seeded):
     audit = r.text.split('id="h-audit"')[1]
     assert "<td>reyes</td><td>sro</td><td>view</td>" in audit  # this very showing
     # An SRO may do everything but has no tipster to answer on a post.
-    assert re.findall(r'id="act-(\w+)"', r.text) == ["acknowledge", "assign", "escalate", "resolve", "dismiss",
-                                                      "label", "note"]
+    assert re.findall(r'id="act-(\w+)"', r.text) == ["acknowledge", "assign", "escalate", "page_now", "resolve",
+                                                      "dismiss", "label", "note"]
 
 
 def test_a_tip_shows_its_conversation_and_the_contact_to_the_roles_allowed_it(console, seeded, users):
@@ -157,6 +145,29 @@ def test_a_tip_shows_its_conversation_and_the_contact_to_the_roles_allowed_it(co
     r = console.get("/items/tip-1")
     assert CONTACT not in r.text and 'id="h-conversation"' not in r.text
     assert re.findall(r'id="act-(\w+)"', r.text) == ["label", "note"]
+
+
+def test_a_counselor_reads_a_bullying_tip_but_not_its_violence_follow_up(console, rt, threads, users):
+    """The follow-up became a P1 violence item: on the bullying tip's page the counselor sees that a
+    message is there, not what it says nor the phone number in it. The SRO reads it."""
+    follow = "update: he has a knife in his bag, call me 555-0199"
+    salt = passphrase.new_salt()
+    threads.create("BULLY00001", "tip-bully", salt, passphrase.hash_passphrase(SECRET, salt), "Lincoln High School",
+                   "they keep pushing him into lockers")
+    threads.add_message("BULLY00001", "tipster", follow)
+    tip = {"kind": "tip", "source": "tipline", "source_kind": "tipline", "author": None, "tip_code": "BULLY00001"}
+    rt.store.index_items([item_document(i) for i in (
+        flagged("they keep pushing him into lockers", id="tip-bully", severity="P3", category="bullying", **tip),
+        flagged(follow, id="tip-bully-2", severity="P1", **tip))])
+    logged_in(console, "cole")
+    r = console.get("/items/tip-bully")
+    conversation = r.text.split('id="h-conversation"')[1].split("</section>")[0]
+    assert r.status_code == 200 and "they keep pushing him into lockers" in conversation
+    assert "may not read" in conversation and "555-0199" not in r.text and "knife" not in r.text
+    assert console.get("/items/tip-bully-2").status_code == 404
+    console.cookies.clear()
+    logged_in(console, "reyes")
+    assert "555-0199" in console.get("/items/tip-bully").text.split('id="h-conversation"')[1]
 
 
 def test_an_sro_acknowledges_labels_and_resolves(console, seeded, rt, monkeypatch):
@@ -220,7 +231,7 @@ def test_a_stale_form_is_refused_and_the_item_reloaded(console, seeded, rt):
     ("resolve", {"outcome": "expelled"}, "unknown outcome &#39;expelled&#39;"),
     ("label", {"label": "<b>"}, "unknown label &#39;&lt;b&gt;&#39;"),
     ("note", {"text": "x" * 5001}, "a note is too long"),
-    ("reply", {"text": "hello"}, "is not a tip: there is no tipster to reply to"),
+    ("reply", {"text": "hello"}, "is not a tip: there is no tipster to write to"),
 ])
 def test_bad_input_is_a_400_with_the_message(console, seeded, rt, action, fields, message):
     logged_in(console, "reyes")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from console_support import AuditSpy, logged_in
-from review_support import flagged
+from console_support import AuditSpy, csrf_of, logged_in
+from review_support import PAGED_AT, flagged
 
 from pipeline.schema import item_document
 from pipeline.store import StoreUnavailable
@@ -151,7 +151,10 @@ def test_untrusted_text_is_escaped_in_the_queue_and_on_the_item_page(console, it
     assert page.status_code == 200
     for r in (queue, page):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;" in r.text
-        assert "<script" not in r.text and "<img" not in r.text and "<svg" not in r.text
+        assert "<img" not in r.text and "<svg" not in r.text
+    # The only script: the queue's own, from /static (the CSP allows no other).
+    assert re.findall(r"<script[^>]*>", queue.text) == ['<script src="/static/queue.js" defer>']
+    assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/static/item.js" defer>']
     assert "&lt;b&gt;bold&lt;/b&gt;" in page.text and "&lt;i&gt;me&lt;/i&gt;" in page.text
     assert "&#34;&gt;&lt;svg onload=alert(3)&gt;" in page.text
     # The source link: escaped, and opened without telling the site where from.
@@ -166,7 +169,7 @@ def test_only_web_addresses_become_links(console, rt):
     for item_id in ("js", "data"):
         r = console.get(f"/items/{item_id}")
         assert r.status_code == 200 and "not a web address; not linked" in r.text
-        assert 'href="javascript' not in r.text and 'href="data' not in r.text and "<script" not in r.text
+        assert 'href="javascript' not in r.text and 'href="data' not in r.text and "<script>" not in r.text
 
 
 def test_the_item_page_shows_the_verdict(console, items):
@@ -223,7 +226,7 @@ def test_listings_and_item_views_are_audited(console, items, rt, clock, monkeypa
     console.get("/items/gun")
     [search] = spy.actions("search")
     assert search["user"] == {"name": "reyes", "roles": ["sro"]} and "item_id" not in search.get("threat", {})
-    assert search["details"] == {"filters": {"severity": ["P1"], "text": "lincoln"}, "sort": "severity", "page": 1,
+    assert search["details"] == {"filters": {"severity": ["P1"], "text": "lincoln"}, "sort": "triage", "page": 1,
                                  "total": 2, "shown": ["xss", "gun"]}
     assert search["@timestamp"] == clock.now.isoformat()
     [view] = [r for r in rt.store.audit_for("gun") if r["event"]["action"] == "view"]
@@ -242,3 +245,101 @@ def test_store_trouble_is_a_503_page(console, items, rt, monkeypatch):
     for path in ("/", "/items/gun"):
         r = console.get(path)
         assert r.status_code == 503 and r.headers["retry-after"] == "30" and "Try again in a minute" in r.text
+
+
+# --- open work first, and the poll for new items --------------------------------------------------
+
+JSON = {"Accept": "application/json"}
+
+
+def decide(rt, item_id: str, status: str) -> None:
+    stored = rt.store.get_item(item_id)
+    rt.store.update_review(item_id, {"status": status}, stored.version)
+
+
+def test_open_items_come_before_decided_ones_unless_another_sort_is_chosen(console, items, rt):
+    decide(rt, "xss", "resolved")  # a P1 someone resolved goes below an open P3
+    decide(rt, "mean", "escalated")  # escalated is still open work
+    logged_in(console, "ada")
+    r = console.get("/")
+    assert shown(r) == ["gun", "sad", "fight", "mean", "xss", "vape"]
+    assert '<option value="triage" selected>Open first, most severe first</option>' in r.text
+    assert shown(console.get("/", params={"sort": "triage"})) == shown(r)
+    chosen = console.get("/", params={"sort": "severity"})
+    assert shown(chosen) == ["xss", "gun", "sad", "fight", "mean", "vape"]
+    assert '<option value="severity" selected>' in chosen.text
+    assert shown(console.get("/", params={"status": ["resolved", "open"]})) == ["gun", "sad", "fight", "xss"]
+
+
+def test_the_queue_page_gives_its_poll_the_filters_and_the_count_it_shows(console, items):
+    logged_in(console, "reyes")
+    r = console.get("/", params={"severity": "P1"})
+    [box] = re.findall(r'<p class="updates" id="queue-updates"[^>]*><a [^>]*>', r.text)
+    assert box.endswith(" hidden>") and 'role="status"' in box  # the link: shown by static/queue.js only
+    assert 'data-url="/queue/count?severity=P1"' in box and 'data-known="2"' in box and 'data-poll-s="30"' in box
+    # Counted whatever the status: with status=open the page lists 4 but counts 5 (vape is dismissed).
+    r = console.get("/", params={"status": "open"})
+    assert len(shown(r)) == 4 and 'data-known="5"' in r.text
+    # New items are open: a queue of dismissed items has nothing to wait for.
+    assert 'id="queue-updates"' not in console.get("/", params={"status": "dismissed"}).text
+    for script in ("queue.js", "item.js"):
+        js = console.get(f"/static/{script}")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+
+
+def test_the_count_follows_the_filters_and_the_role_and_is_not_audited(console, items, rt, monkeypatch):
+    spy = AuditSpy(rt.store, monkeypatch)
+    logged_in(console, "reyes")
+
+    def count(**params):
+        r = console.get("/queue/count", params=params, headers=JSON)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store", r.text
+        assert "set-cookie" not in r.headers
+        return r.json()
+
+    assert count() == {"total": 5}  # the SRO's five: not the counselor's P2 self-harm tip
+    assert count(status="open") == {"total": 5} and count(status=["open", "resolved"]) == {"total": 5}
+    assert count(severity="P1", q="lincoln") == {"total": 2} and count(status="resolved") == {"total": None}
+    decide(rt, "gun", "resolved")  # deciding an item hides no arrival
+    assert count(status="open") == {"total": 5}
+    rt.store.index_items([item_document(flagged("a new one at Lincoln", id="new", created_at=at(1)))])
+    assert count(status="open") == {"total": 6}  # an old post indexed late counts as new too
+    assert count(severity="P3") == {"total": 2}
+    bad = console.get("/queue/count", params={"severity": "P9"}, headers=JSON)
+    assert bad.status_code == 400 and "unknown severity" in bad.json()["error"]
+    assert spy.actions("search") == []  # no item shown: nothing for "who saw this item"
+    console.cookies.clear()
+    logged_in(console, "cole")
+    assert count() == {"total": 2}  # the counselor's: sad and mean
+
+
+def test_polling_for_new_items_does_not_keep_a_session_alive(console, items, clock):
+    logged_in(console, "reyes")
+    for minutes in (10, 20, 29):
+        clock.now = PAGED_AT + timedelta(minutes=minutes)
+        r = console.get("/queue/count", headers=JSON)
+        assert r.status_code == 200 and "set-cookie" not in r.headers
+    clock.now = PAGED_AT + timedelta(minutes=30)  # 30 minutes after the last thing the person did
+    r = console.get("/queue/count", headers=JSON)
+    assert r.status_code == 401 and r.json() == {"error": "login required"}
+    assert console.get("/").headers["location"] == "/login"
+
+
+def test_the_item_page_has_a_bar_of_one_tap_actions_and_opens_the_panel_when_an_action_is_refused(console, items):
+    logged_in(console, "reyes")
+    page = console.get("/items/gun")
+    bar = page.text.split('<div class="action-bar">')[1].split("</div>")[0]
+    assert re.findall(r'<form [^>]*id="([\w-]+)"', bar) == ["act-acknowledge", "assign-to-me"]
+    assert '<input type="hidden" name="assignee" value="reyes">' in bar and 'href="#more-actions"' in bar
+    assert '<details class="more-actions" id="more-actions">' in page.text  # closed until asked for
+    # One tap assigns the item to me; then the bar offers it no more.
+    version = re.search(r'id="assign-to-me">.*?name="version" value="([^"]+)"', page.text, re.DOTALL).group(1)
+    r = console.post("/items/gun/assign", data={"csrf_token": csrf_of(page.text), "version": version,
+                                                 "assignee": "reyes"})
+    assert r.status_code == 303
+    page = console.get("/items/gun")
+    assert "Assigned to</dt><dd>reyes" in page.text and 'id="assign-to-me"' not in page.text
+    # A refused action shows the page again with the panel open, so the form and the message are in view.
+    version = re.search(r'id="act-dismiss">.*?name="version" value="([^"]+)"', page.text, re.DOTALL).group(1)
+    r = console.post("/items/gun/dismiss", data={"csrf_token": csrf_of(page.text), "version": version, "reason": " "})
+    assert r.status_code == 400 and '<details class="more-actions" id="more-actions" open>' in r.text

@@ -74,7 +74,8 @@ def test_analysts_never_read_a_tip_conversation_and_others_only_of_items_they_se
     assert not can_read_conversation("sro", doc("self_harm", "P2"))
 
 
-CASEWORK = {"view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "reply", "label", "note"}
+CASEWORK = {"view", "search", "acknowledge", "assign", "escalate", "dismiss", "resolve", "reply", "label", "note",
+            "page_now", "close_thread"}
 
 
 @pytest.mark.parametrize(("role", "allowed"), [

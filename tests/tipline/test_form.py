@@ -19,9 +19,9 @@ def test_form_page_is_accessible_without_javascript(tipline):
     assert 'If someone is in danger right now, call <a href="tel:911">911</a>.' in page
     assert 'call or text <a href="tel:988">988</a>' in page and 'text HOME to <a href="sms:741741?body=HOME">741741</a>' in page
     assert "<script" not in page.lower()
-    for field in ("message", "school", "when_where", "urgent", "contact"):
+    for field in ("message", "school", "when_where", "urgent", "contact", "attachment"):
         assert f'<label for="{field}"' in page and f'id="{field}"' in page
-    assert 'method="post" action="/"' in page
+    assert 'method="post" action="/?lang=en" enctype="multipart/form-data"' in page
     assert "<option>Lincoln High School</option>" in page
     assert 'lang="en"' in page and 'name="viewport"' in page
 
@@ -74,10 +74,15 @@ def test_check_with_a_wrong_passphrase_says_the_same_as_an_unknown_code(tipline)
 
 
 def test_form_rejects_other_content_types_and_bad_utf8(tipline):
-    multipart = tipline.http.post("/", files={"message": ("m.txt", b"hi")})
-    assert multipart.status_code == 415 and "tel:911" in multipart.text
+    plain = tipline.http.post("/", content=b"message=hi", headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and "tel:911" in plain.text
+    # A file where the text should be is no text: the form comes back asking for it.
+    as_file = tipline.http.post("/", files={"message": ("m.txt", b"hi")})
+    assert as_file.status_code == 422 and "Please write what you saw or heard." in as_file.text
     bad = tipline.http.post("/", content=b"message=caf%E9", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert bad.status_code == 400 and "UTF-8" in bad.text
+    bad_part = tipline.http.post("/", data={"school": ""}, files={"message": (None, b"caf\xe9")})
+    assert bad_part.status_code == 400 and "UTF-8" in bad_part.text
     assert tipline.threads.count() == 0
 
 

@@ -12,13 +12,23 @@ FIELDS = st.sampled_from(["message", "school", "when_where", "urgent", "contact"
 VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=60),
                       lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
                       max_leaves=6)
+# Multipart bodies that are almost right: a picture part with random bytes, parts cut or repeated.
+PART = st.builds(lambda name, filename, data: (f'--xyz\r\nContent-Disposition: form-data; name="{name}"'
+                                               + (f'; filename="{filename}"' if filename is not None else "")
+                                               + "\r\n\r\n").encode() + data + b"\r\n",
+                 st.sampled_from(["message", "attachment", "code", "passphrase", "x"]),
+                 st.none() | st.text(max_size=8), st.binary(max_size=200))
+MULTIPART = st.builds(lambda parts, end: b"".join(parts) + (b"--xyz--\r\n" if end else b""),
+                      st.lists(PART, max_size=4), st.booleans())
 BODIES = st.one_of(
     st.dictionaries(FIELDS, VALUES, max_size=6).map(lambda d: json.dumps(d).encode()),
     st.builds(lambda m: json.dumps({"message": m}).encode(), st.text(max_size=6000)),
     st.binary(max_size=300),
+    MULTIPART,
 )
 TYPES = st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
-                         "application/x-www-form-urlencoded", "", "application/json; charset=latin-1"])
+                         "application/x-www-form-urlencoded", "", "application/json; charset=latin-1",
+                         "multipart/form-data", "multipart/form-data; boundary=xyz"])
 
 
 def test_random_requests_never_get_a_5xx(rt, tmp_path):

@@ -11,7 +11,8 @@ from pipeline.config import DEFAULT_CONFIG, ConfigError, TiplineConfig, load_set
 
 NON_DEFAULT = {"host": "0.0.0.0", "port": "9090", "threads_file": "other.sqlite3", "max_body_bytes": "200000",
                "submit_limit": "3", "lookup_limit": "4", "window_s": "60", "retention_days": "30",
-               "trusted_proxies": '["10.0.0.0/8", "fd00::1"]'}
+               "trusted_proxies": '["10.0.0.0/8", "fd00::1"]', "languages": '["en"]',
+               "attachment_max_bytes": "1048576", "attachment_max_pixels": "2000000"}
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def test_every_key_is_overridable_by_environment(clean_env):
     assert (t.host, t.port, t.threads_file, t.max_body_bytes) == ("0.0.0.0", 9090, "other.sqlite3", 200_000)
     assert (t.submit_limit, t.lookup_limit, t.window_s, t.retention_days) == (3, 4, 60.0, 30)
     assert t.trusted_proxies == ["10.0.0.0/8", "fd00::1"]
+    assert (t.languages, t.attachment_max_bytes, t.attachment_max_pixels) == (["en"], 1_048_576, 2_000_000)
 
 
 @pytest.mark.parametrize("key,value,reason", [
@@ -44,6 +46,11 @@ def test_every_key_is_overridable_by_environment(clean_env):
     ("trusted_proxies", '["proxy.internal"]', "does not appear to be an IPv4 or IPv6 network"),
     ("port", "0", "greater than or equal to 1"),
     ("retention_days", "0", "greater than or equal to 1"),
+    ("languages", '["es"]', "must include 'en'"),            # English is every page's fallback
+    ("languages", '["en", "Spanish"]', "is not a language code"),
+    ("languages", '["en", "es", "es"]', "twice"),
+    ("attachment_max_bytes", str(64 * 1024 * 1024), "less than or equal to 20971520"),
+    ("attachment_max_pixels", str(10**9), "less than or equal to 100000000"),  # a decompression bomb's worth
 ])
 def test_bad_values_fail_loudly(clean_env, key, value, reason):
     clean_env.setenv(f"THREATLINE_TIPLINE__{key.upper()}", value)

@@ -53,11 +53,11 @@ class FirstCodeTaken(SqliteThreadStore):
 
     collided = False
 
-    def create(self, code, *args):
+    def create(self, code, *args, **kwargs):
         if not self.collided:
             self.collided = True
             raise CodeTaken(code)
-        super().create(code, *args)
+        super().create(code, *args, **kwargs)
 
 
 def test_a_code_collision_draws_a_new_code(rt, tmp_path):

@@ -4,8 +4,8 @@ do, the queue and the item page come from the review service (``pipeline.review.
 ``actions``, ``queries``).
 
 - ``web``: the frame every page uses (session, CSRF, rendering, audit, store trouble);
-- ``login``: /login, /logout; ``queue``: /; ``item``: /items/{id};
-  ``item_actions``: POST /items/{id}/{action}; ``models``: /models (analysts, admins);
+- ``login``: /login, /logout; ``queue``: /; ``item``: /items/{id}; ``attachment``: a tipster's picture;
+  ``item_actions``: POST /items/{id}/{action}; ``duty``: /on-duty; ``models``: /models (analysts, admins);
   ``admin``: /admin/users;
 - ``views``: documents turned into what templates show; ``highlight``: cues marked in a text.
 
@@ -24,14 +24,15 @@ from fastapi.staticfiles import StaticFiles
 from pipeline.alerts.pager import Pager
 from pipeline.bootstrap import Runtime, district_schools
 from pipeline.config import ConfigError
-from pipeline.review.console import admin, item, item_actions, login, models, queue
+from pipeline.review.console import admin, attachment, duty, item, item_actions, login, models, queue
 from pipeline.review.console.web import (
     STATIC, Console, LoginRequired, Problem, SessionCookies, login_required_response, problem_response,
 )
 from pipeline.review.sessions import SessionCodec, session_secret
 from pipeline.review.users import UsersFile
 
-ROUTERS = (login.router, login.signed_in, queue.router, item.router, item_actions.router, models.router, admin.router)
+ROUTERS = (login.router, login.signed_in, queue.router, item.router, attachment.router, item_actions.router,
+           duty.router, models.router, admin.router)
 
 
 def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime], pager: Pager) -> Console:
@@ -43,7 +44,7 @@ def install_console(app: FastAPI, rt: Runtime, clock: Callable[[], datetime], pa
         codec = SessionCodec(session_secret(settings), idle_s=cfg.session_timeout_s, max_age_s=cfg.session_max_age_s)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    users = UsersFile(settings.config_path(cfg.users_file))
+    users = UsersFile(settings.users_path)
     users.all()
     console = Console(rt, users=users, codec=codec, clock=clock, schools=district_schools(settings), pager=pager)
     app.state.console = console

@@ -11,9 +11,18 @@ from fastapi.responses import HTMLResponse
 from pipeline.review import actions
 from pipeline.review.actions import LABELS, OUTCOMES
 from pipeline.review.console.views import alert_view, audit_view, item_view, row
-from pipeline.review.console.web import Console, Problem, Viewer, console_of, current_viewer, off_thread, \
-    protected_router, render
-from pipeline.review.policy import Forbidden, can_act, can_see_contact
+from pipeline.review.console.web import (
+    Console,
+    Problem,
+    Viewer,
+    console_of,
+    current_viewer,
+    off_thread,
+    protected_router,
+    render,
+)
+from pipeline.review.on_duty import Cover, cover
+from pipeline.review.policy import Forbidden, can_act, can_see_contact, pageable_roles
 from pipeline.review.queries import item_context
 from pipeline.store import NotFound
 
@@ -29,8 +38,13 @@ DONE = {
                           "still open: they have not acknowledged it yet.",
     "assign": "Assignment saved.", "escalate": "Escalated.", "dismiss": "Dismissed.", "resolve": "Resolved.",
     "label": "Label saved.", "note": "Note added.", "reply": "Reply sent: the tipster reads it on the tip line.",
+    "page_now": "Paged: the alert below says who was reached.",
+    "close_thread": "Thread closed: the tipster reads your closing message on the tip line.",
 }
-FORMS = ("acknowledge", "assign", "escalate", "dismiss", "resolve", "label", "note", "reply")
+FORMS = ("acknowledge", "assign", "escalate", "page_now", "dismiss", "resolve", "label", "note", "reply", "close_thread")
+# What a closing message says unless staff write their own: the tipster may be a student in crisis.
+CLOSING = ("Thank you for telling us. Staff have finished with this tip. If anything new happens, add it here or "
+           "send a new tip. If someone is in danger right now, call 911.")
 
 
 def _load(c: Console, viewer: Viewer, item_id: str) -> dict[str, Any]:
@@ -51,14 +65,23 @@ async def show_item(request: Request, viewer: Viewer, item_id: str, status: int 
         raise NOT_FOUND from None
     conversation = context["conversation"]
     allowed = [a for a in FORMS if can_act(viewer.role, a)]
-    if not conversation or conversation["status"] == "gone":
-        allowed = [a for a in allowed if a != "reply"]  # a post, or a thread purged after its retention
+    if not conversation or conversation["status"] == "gone":  # a post, or a thread purged after its retention
+        allowed = [a for a in allowed if a not in ("reply", "close_thread")]
+    elif conversation["status"] == "closed":
+        allowed = [a for a in allowed if a != "close_thread"]
     return render(request, "item.html", status, title="Flagged item", item=item_view(context["item"]),
                   version=context["version"], author_items=[row(h.doc) for h in context["author_items"]],
                   thread_items=[row(h.doc) for h in context["thread_items"]], conversation=conversation,
                   alerts=[alert_view(a) for a in context["alerts"]], timeline=context["timeline"],
                   audit=[audit_view(r) for r in context["audit"]], allowed=allowed, labels=LABELS, outcomes=OUTCOMES,
-                  contact_hidden=not can_see_contact(viewer.role), notice=notice, problem=problem)
+                  contact_hidden=not can_see_contact(viewer.role), notice=notice, problem=problem,
+                  on_duty=_on_duty(c, context["item"]), closing=CLOSING)
+
+
+def _on_duty(c: Console, item: dict[str, Any]) -> list[Cover]:
+    """Who "Page now" would reach, per role it may page about this item."""
+    school = (item.get("threat") or {}).get("school")
+    return [cover(c.pager.roster, school, role, c.clock()) for role in pageable_roles(item)]
 
 
 @router.get("/items/{item_id}")

@@ -19,8 +19,17 @@ from fastapi import Depends, Request
 from pipeline.review import actions
 from pipeline.review.actions import Stale, ThreadGone
 from pipeline.review.console.item import NOT_FOUND, show_item
-from pipeline.review.console.web import Console, Problem, Viewer, console_of, current_viewer, form_of, off_thread, \
-    protected_router, redirect
+from pipeline.review.console.web import (
+    Console,
+    Problem,
+    Viewer,
+    console_of,
+    current_viewer,
+    form_of,
+    off_thread,
+    protected_router,
+    redirect,
+)
 from pipeline.review.policy import Forbidden, can_act
 from pipeline.store import NotFound
 
@@ -41,11 +50,17 @@ def _arguments(action: str, form: dict[str, str], c: Console) -> dict[str, Any]:
     if action == "assign":
         return {"assignee": _optional(form, "assignee")}  # empty: take it back
     if action == "escalate":
-        return {"reason": form.get("reason", "")}
+        return {"reason": form.get("reason", ""), "pager": c.pager}
+    if action == "page_now":
+        return {"page_role": form.get("page_role", ""), "move_on": form.get("move_on") == "next", "pager": c.pager}
+    if action == "close_thread":
+        return {"text": form.get("text", ""), "threads": c.threads}
     if action == "dismiss":
         return {"reason": form.get("reason", ""), "label": _optional(form, "label")}
     if action == "resolve":
-        return {"outcome": form.get("outcome", ""), "reason": _optional(form, "reason"), "label": _optional(form, "label")}
+        closing = {"close_with": form.get("closing", ""), "threads": c.threads} if form.get("close_thread") else {}
+        return {"outcome": form.get("outcome", ""), "reason": _optional(form, "reason"), "label": _optional(form, "label"),
+                **closing}
     if action == "label":
         return {"label": form.get("label", "")}
     if action in ("note", "reply"):

@@ -1,6 +1,11 @@
 """The review queue (``/``): the review service's queue (``queries.queue``) for the viewer's role,
 with the filters, sort and page in the URL so that a filtered queue can be bookmarked. The
-service limits the search to what the role may see and audits it."""
+service limits the search to what the role may see and audits it.
+
+``/queue/count`` is what the open page asks every ``POLL_S`` seconds (static/queue.js): how
+many items match its filters now (``queries.arrivals``), so it can say "3 new items — show"
+and reload only when tapped. It lists no item, so it is not audited; it does not restart the
+session's idle timeout (``web.passive``)."""
 
 from __future__ import annotations
 
@@ -11,17 +16,19 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from pipeline.review import queries
 from pipeline.review.console.views import row, scope_text, visible_categories
 from pipeline.review.console.web import Problem, Viewer, console_of, current_viewer, off_thread, protected_router, \
-    render
+    passive, render
 
 router = protected_router()
 
-SORTS = {"severity": "Most severe first", "newest": "Newest first", "oldest": "Oldest first",
-         "score": "Highest threat score"}
+SORTS = {"triage": "Open first, most severe first", "severity": "Most severe first", "newest": "Newest first",
+         "oldest": "Oldest first", "score": "Highest threat score"}
+POLL_S = 30  # how often an open queue asks whether items arrived (data-poll-s; tests shorten it)
 PAGE_SIZES = (25, 50, 100)
 MAX_TEXT = 200
 # A day becomes local midnights (until: the midnight after it), in a zone up to a day off UTC:
@@ -42,7 +49,7 @@ class QueueParams:
     since: date | None = None
     until: date | None = None  # inclusive: the whole day
     q: str = ""
-    sort: str = "severity"
+    sort: str = "triage"
     page: int = 1
     size: int = 50
 
@@ -80,7 +87,7 @@ class QueueParams:
             raise Problem(400, "Unknown page size", f"Show {', '.join(map(str, PAGE_SIZES))} items per page.")
         return cls(severity=values("severity"), category=values("category"), school=words("school"),
                    status=values("status"), source=words("source"), assignee=words("assignee"), since=day("since"),
-                   until=day("until"), q=params.get("q", "").strip()[:MAX_TEXT], sort=params.get("sort") or "severity",
+                   until=day("until"), q=params.get("q", "").strip()[:MAX_TEXT], sort=params.get("sort") or "triage",
                    page=number("page", 1), size=size)
 
     def filters(self, tz: ZoneInfo) -> queries.QueueFilters:
@@ -106,8 +113,12 @@ class QueueParams:
 async def queue(request: Request, viewer: Viewer = Depends(current_viewer)):
     c = console_of(request)
     params = QueueParams.parse(request.query_params)
+    filters = params.filters(c.tz)
     try:
-        page = await off_thread(queries.queue, c.rt.store, viewer.role, params.filters(c.tz), sort=params.sort,
+        # Counted before the listing: an item indexed in between is listed and then announced
+        # once more, rather than never announced.
+        known = await off_thread(queries.arrivals, c.rt.store, viewer.role, filters)
+        page = await off_thread(queries.queue, c.rt.store, viewer.role, filters, sort=params.sort,
                                 page=params.page, page_size=params.size, actor=viewer.username, now=c.clock())
     except ValueError as exc:  # an unknown filter value or sort, a page too far: the service says which
         raise Problem(400, "Check the filters", str(exc)) from None
@@ -115,4 +126,19 @@ async def queue(request: Request, viewer: Viewer = Depends(current_viewer)):
     return render(request, "queue.html", title="Review queue", filters=params, rows=[row(h.doc) for h in page.hits],
                   total=page.total, facets=page.counts, last_page=last_page, severities=queries.SEVERITIES,
                   categories=visible_categories(viewer.role), statuses=queries.STATUSES, sorts=SORTS,
-                  page_sizes=PAGE_SIZES, schools=c.schools, scope=scope_text(viewer.role))
+                  page_sizes=PAGE_SIZES, schools=c.schools, scope=scope_text(viewer.role), known=known,
+                  poll_s=POLL_S)
+
+
+@router.get("/queue/count")
+@passive
+async def queue_count(request: Request, viewer: Viewer = Depends(current_viewer)):
+    """``{"total": n}``: the items the queue with these filters would count now (``queries.arrivals``;
+    null when no new item can match them). The page compares it with the count it was shown."""
+    c = console_of(request)
+    params = QueueParams.parse(request.query_params)
+    try:
+        total = await off_thread(queries.arrivals, c.rt.store, viewer.role, params.filters(c.tz))
+    except ValueError as exc:
+        raise Problem(400, "Check the filters", str(exc)) from None
+    return JSONResponse({"total": total}, headers={"Cache-Control": "no-store"})

@@ -274,8 +274,21 @@ def problem_response(request: Request, exc: Problem) -> Response:
 # --- dependencies -----------------------------------------------------------------------------
 
 
+def passive(endpoint: Callable[..., T]) -> Callable[..., T]:
+    """Mark a route that a page calls by itself, with nobody at the keyboard (the queue's poll
+    for new items): it needs a session like any other route, but does not restart the session's
+    idle timeout, or a console left open would never log out."""
+    endpoint.passive = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def is_passive(request: Request) -> bool:
+    return getattr(request.scope.get("endpoint"), "passive", False)
+
+
 async def current_viewer(request: Request) -> Viewer:
-    """The logged-in person (cached per request); LoginRequired without a valid session."""
+    """The logged-in person (cached per request); LoginRequired without a valid session. Every
+    request restarts the idle timeout, but those to ``passive`` routes."""
     if (viewer := getattr(request.state, "viewer", None)) is not None:
         return viewer
     c = console_of(request)
@@ -283,6 +296,7 @@ async def current_viewer(request: Request) -> Viewer:
     users = await run_in_threadpool(c.known_users)
     session = c.session_of(request)
     proxied = c.proxied_username(request)
+    fresh = False
     if proxied is not None:
         user = users.get(proxied)
         if user is None or user.disabled:
@@ -291,7 +305,7 @@ async def current_viewer(request: Request) -> Viewer:
                           "You are signed in, but not as a user of the review console. Ask a console "
                           "administrator to add you.")
         if session is None or session.user != user.username or session.via != "proxy":
-            session = Session.new(now, user.username, via="proxy")
+            session, fresh = Session.new(now, user.username, via="proxy"), True
             await run_in_threadpool(c.audit, Viewer(user, session), "login", method="proxy")
     else:
         user = users.get(session.user) if session and session.user else None
@@ -302,8 +316,12 @@ async def current_viewer(request: Request) -> Viewer:
         if user.disabled or not hmac.compare_digest(session.tag, user.credential_tag):
             c.clear(request)
             raise LoginRequired()
-    viewer = Viewer(user, session.touched(now))
-    c.issue(request, viewer.session)  # the idle timeout restarts with every request
+    if fresh or not is_passive(request):
+        session = session.touched(now)
+        c.issue(request, session)  # the idle timeout restarts with every request
+    else:
+        request.state.session = session  # for the CSRF check; the cookie stays as it is
+    viewer = Viewer(user, session)
     request.state.viewer = viewer
     if viewer.role == "admin" and not wants_json(request):  # pages only; never another role
         request.state.admin_banner = await run_in_threadpool(c.banner.current)
