@@ -114,7 +114,10 @@ def _parse(number: int, line: bytes | str) -> dict[str, Any]:
 
 def _utf8(value: object) -> bool:
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        if isinstance(value, str):
+            value.encode("utf-8")  # what fails on a lone surrogate, without writing the JSON out
+        else:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (UnicodeEncodeError, TypeError, ValueError):
         return False
     return True
