@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+PROMTOOL := /usr/bin/promtool
 
 .PHONY: demo test install bench clean tipline-messages
 
@@ -19,12 +20,18 @@ $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
+# promtool (Debian's prometheus package) checks and unit-tests config/prometheus-rules.yml in
+# tests/unit/test_metrics.py. Only the binary is used: no Prometheus server is started.
+$(PROMTOOL):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+
 install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/threatline demo --data-dir $$(mktemp -d -t threatline-demo.XXXXXX)
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

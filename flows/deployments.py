@@ -211,13 +211,13 @@ def serve_all(settings: Settings, announce=print) -> None:
 
     with runtime(settings) as rt:
         rt.setup()  # before anything accepts a tip: a tip accepted is a tip that can be paged
-    with prefect_api(settings) as api_url, StageSupervisor(settings, STAGE_NAMES), \
+    with prefect_api(settings) as api_url, StageSupervisor(settings, STAGE_NAMES) as stages, \
             tipline_in_background(settings) as tipline_url, review_in_background(settings) as review_url:
         deployments = served_deployments(settings)
         announce(f"tip line:       {tipline_url}/")
         announce(f"review console: {review_url}/")
         announce(f"Prefect API:    {api_url} (PREFECT_API_URL for `prefect deployment run ...`)")
-        announce(f"stages:         {', '.join(STAGE_NAMES)} (one process each, restarted if they die)")
+        announce(f"stages:         {', '.join(stages.children)} (one process each, restarted if they die)")
         announce(f"deployments:    {', '.join(d.name for d in deployments)}")
         for warning in startup_warnings(settings, deployments):
             announce(f"warning: {warning}")

@@ -142,14 +142,16 @@ class Runtime:
         """Messages stage ``name`` has not committed yet (no stage or classifier is built)."""
         return self.bus.lag(self.group(name), [self.settings.topic(INPUT_TOPIC[name])])
 
-    def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None) -> StageRunner:
+    def runner(self, name: str, *, until_idle: bool = True, time_budget_s: float | None = None,
+               replica: int = 1) -> StageRunner:
+        """``replica`` > 1: another consumer of the same group, with a health file of its own."""
         s = self.settings.stages
         return StageRunner(
             self.stage(name), self.bus,
             dlq_topic=self.settings.topic("dlq"),
             group=self.group(name),
             stuck_alarm_s=s.stuck_alarm_s,
-            health=HealthFile(self.settings.data_dir, name),
+            health=HealthFile(self.settings.data_dir, name if replica == 1 else f"{name}-{replica}"),
             batch_size=s.batch_size,
             poll_timeout_s=s.poll_timeout_s,
             idle_polls_before_exit=s.idle_polls_before_exit if until_idle else None,

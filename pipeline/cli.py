@@ -110,6 +110,8 @@ def stage(
     forever: Annotated[bool, typer.Option("--forever", help="keep consuming instead of stopping when idle")] = False,
     supervised: Annotated[bool, typer.Option("--supervised", hidden=True,
                                              help="stop when stdin closes (the supervising `run` has gone)")] = False,
+    replica: Annotated[int, typer.Option("--replica", min=1, help="this worker's number when a stage runs several "
+                                         "in one group (its health file is NAME-N); docs/scale-out.md")] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Run one stage as a consumer (`threatline run` supervises one process per stage)."""
@@ -118,10 +120,10 @@ def stage(
     from pipeline.bootstrap import runtime
     from pipeline.logs import configure
 
-    configure()
+    configure(settings(config).general.log_format)
     with runtime(settings(config)) as rt:
         rt.setup()  # a brand-new data dir needs no `threatline setup` first
-        runner = rt.runner(name, until_idle=not forever)
+        runner = rt.runner(name, until_idle=not forever, replica=replica)
         if supervised:  # a `run` killed with -9 cannot stop us; its end of the pipe closing can
             threading.Thread(target=lambda: (sys.stdin.buffer.read(), rt.stop.set()), daemon=True).start()
         with rt.stop_on_signals():
@@ -133,23 +135,42 @@ def stage(
 def run(
     config: ConfigOption = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="the data directory (default: general.data_dir)")] = None,
+    stage_workers: Annotated[Optional[list[str]], typer.Option(
+        "--stage-workers", help="STAGE=N: N consumer processes of STAGE in one group (Kafka only; repeatable; "
+                                "default stages.workers, else 1); docs/scale-out.md")] = None,
 ) -> None:
     """Serve the stages (one supervised process each), the escalation sweep, the ingest
     deployments, the daily purge and digest (Prefect), the tip line and the review server until
     SIGTERM/Ctrl-C. Creates whatever is missing on the configured backends first."""
     import signal
 
-    from flows.deployments import serve_all
-    from pipeline.logs import configure
+    from pipeline.metrics_dir import prepare as prepare_metrics_dir
 
-    configure()
     if data_dir is not None:  # through the environment: the stage processes read it there too
         os.environ["THREATLINE_GENERAL__DATA_DIR"] = str(data_dir.resolve())
+    s = settings(config)
+    # Before anything imports prometheus_client: every process of this run writes its metrics
+    # there and the review server's /metrics adds them up (pipeline/metrics.py).
+    prepare_metrics_dir(s.data_dir)
+
+    from flows.deployments import serve_all
+    from pipeline.bootstrap import STAGE_NAMES
+    from pipeline.logs import configure
+    from pipeline.supervisor import parse_workers, replica_names
+
+    try:
+        if stage_workers:
+            s = s.model_copy(update={"stages": s.stages.model_copy(
+                update={"workers": {**s.stages.workers, **parse_workers(stage_workers)}})})
+        replica_names(s, STAGE_NAMES)  # a bad count fails here, before anything starts
+    except ConfigError as exc:
+        fail(f"config error: {exc}", 2)
+    configure(s.general.log_format)
     # Until Prefect's runner is up, a stop request unwinds startup in order instead of killing
     # the process with the local Prefect server and the stages still running.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve_all(settings(config), announce=typer.echo)
+        serve_all(s, announce=typer.echo)
     except KeyboardInterrupt:
         typer.echo("stopped during startup")
 
@@ -215,5 +236,5 @@ def fail(line: str, code: int) -> NoReturn:
 # Registers their commands on `app`; heavy imports stay inside the commands.
 from pipeline import (  # noqa: E402,F401
     cli_alerts, cli_audit, cli_digest, cli_dlq, cli_ingest, cli_kibana, cli_models, cli_purge, cli_report, cli_retrain,
-    cli_serve, cli_users,
+    cli_serve, cli_status, cli_users,
 )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -36,6 +36,8 @@ class GeneralConfig(_Section):
     contact_email: str = "safety@example.org"
     timezone: str = "America/Chicago"
     data_dir: Path = Path("data")
+    # Log lines of `run` and `stage` (pipeline/logs.py): text on a terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
 
 
 class BusConfig(_Section):
@@ -112,6 +114,9 @@ class StagesConfig(_Section):
     # restart_backoff_max_s) so a stage that crashes at start does not spin.
     restart_backoff_s: float = Field(default=1.0, gt=0)
     restart_backoff_max_s: float = Field(default=60.0, gt=0)
+    # Consumer processes per stage under `threatline run` (default 1 each), one consumer group:
+    # Kafka splits the partitions among them (docs/scale-out.md). `run --stage-workers` overrides.
+    workers: dict[str, Annotated[int, Field(ge=1, le=64)]] = Field(default_factory=dict)
 
 
 def _check_networks(value: list[str]) -> list[str]:
@@ -182,8 +187,11 @@ class ReviewConfig(_Section):
     # Single sign-on behind an authenticating reverse proxy (oauth2-proxy): the header naming the
     # logged-in user, believed only from a TCP peer in trusted_proxies. Unset: the login form.
     trusted_user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
+    # Who may scrape GET /metrics (docs/operations.md, "Metrics"): addresses or networks of the
+    # Prometheus server, matched against the TCP peer. Empty: /metrics answers 404 to everyone.
+    metrics_from: list[str] = Field(default_factory=list)
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_from")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return _check_networks(value)

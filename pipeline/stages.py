@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from pipeline import metrics
 from pipeline.alerts.pager import Pager
 from pipeline.bus import Bus, BusError, Message, OutMessage
 from pipeline.classify import scored_items
@@ -58,6 +59,7 @@ class BatchOutcome:
     out: list[OutMessage] = field(default_factory=list)
     dead: list[tuple[Message, str]] = field(default_factory=list)
     written: int = 0  # store documents created (index) or alerts raised (alert)
+    scored: list[ScoredItem] = field(default_factory=list)  # the classify stages' verdicts
 
 
 @dataclass
@@ -110,6 +112,12 @@ class Stage(ABC):
 
 
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        # pydantic's own text quotes the input, which is a post's or a tip's words: the reason is
+        # logged and kept in the dlq header, so it names the fields and the problems only.
+        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}"
+                         for e in exc.errors(include_url=False, include_input=False))
+        return f"{exc.title}: {text}"[:500]
     text = str(exc).replace("\n", " ").strip()
     return text[:500] or type(exc).__name__
 
@@ -127,6 +135,7 @@ class ClassifyStage(Stage):
         self.topic = topic
         self.name = "classify-tips" if tips else "classify"
         self.inputs = (topic(INPUT_TOPIC[self.name]),)
+        metrics.model_in_use(self.name, classifier.version)
 
     def handle(self, batch: Sequence[Message]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -138,7 +147,8 @@ class ClassifyStage(Stage):
 
         outcome.dead = self.each(batch, decode)
         # One model call per batch: the trained classifier vectorises a batch at once.
-        for item in scored_items(decoded, self.classifier):
+        outcome.scored = scored_items(decoded, self.classifier)
+        for item in outcome.scored:
             value = item.to_bytes()
             outcome.out.append(OutMessage(self.topic("items.scored"), item.id, value))
             if item.flagged:
@@ -234,7 +244,7 @@ class StageRunner:
         finally:
             report.stopped_by = report.stopped_by or "stop requested"
             self._beat("stopped", report)
-        log.info("stage %s: %s", self.stage.name, report)
+        log.info("stage %s: %s", self.stage.name, report, extra={"stage": self.stage.name, "outcome": "stopped"})
         return report
 
     def _consume(self, consumer, report: StageReport) -> None:
@@ -266,6 +276,7 @@ class StageRunner:
             if outcome is None or self._until_done(commit, report) is None:
                 return  # stopped while a dependency was down: what is not committed comes again
             report.add(batch, outcome)
+            metrics.committed(self.stage.name, len(batch), outcome)
 
     def _nothing_left(self) -> bool:
         try:
@@ -316,7 +327,8 @@ class StageRunner:
                 log.debug("stage %s: health file not written: %s", self.stage.name, exc)
 
     def _dead_letter(self, message: Message, reason: str) -> OutMessage:
-        log.warning("stage %s: %s@%s to dlq: %s", self.stage.name, message.topic, message.offset, reason)
+        log.warning("stage %s: %s@%s to dlq: %s", self.stage.name, message.topic, message.offset, reason,
+                    extra={"stage": self.stage.name, "item_id": message.key, "outcome": "dead_letter"})
         headers = {
             "dlq.reason": reason, "dlq.stage": self.stage.name, "dlq.topic": message.topic,
             "dlq.partition": str(message.partition), "dlq.offset": str(message.offset),

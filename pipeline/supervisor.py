@@ -4,7 +4,11 @@ Each stage (classify-tips, classify, index, alert) runs as its own long-lived pr
 (`threatline stage NAME --forever`): a consumer that never ends leaves no gap between runs and no
 group rejoin every few minutes, and a process per stage means a crash, a leak or a kill -9 in one
 stage never takes the others, the tip line or the review server with it. A stage that exits is
-restarted after a backoff (doubling, reset once it has stayed up for a while). Stop sends SIGTERM
+restarted after a backoff (doubling, reset once it has stayed up for a while). A stage given
+several workers (``stages.workers``, `run --stage-workers classify=4`) runs that many processes in
+one consumer group, named ``classify``, ``classify-2``…: Kafka splits the partitions among them.
+The embedded bus has no group membership (two consumers of a group read the same messages), so
+there it is refused. Stop sends SIGTERM
 to every stage, which finishes or abandons its batch uncommitted and exits; one that has not
 exited after the grace period is killed, which is still safe: nothing uncommitted is lost.
 """
@@ -20,15 +24,40 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from pipeline.config import Settings
+from pipeline.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 STAYED_UP_S = 60.0  # a stage that ran this long before it died starts again at the shortest backoff
 
 
+def parse_workers(values: list[str]) -> dict[str, int]:
+    """``["classify=4"]`` (from `run --stage-workers`) -> ``{"classify": 4}``."""
+    workers = {}
+    for value in values:
+        name, _, count = value.partition("=")
+        if not name or not count.isdigit() or not 1 <= int(count) <= 64:
+            raise ConfigError(f"--stage-workers {value!r}: expected STAGE=N with N from 1 to 64, e.g. classify=4")
+        workers[name.strip()] = int(count)
+    return workers
+
+
+def replica_names(settings: Settings, names: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """process name -> (stage, replica number) for every process `run` starts."""
+    workers = settings.stages.workers
+    unknown = sorted(set(workers) - set(names))
+    if unknown:
+        raise ConfigError(f"stages.workers: unknown stage(s) {', '.join(unknown)}; expected {', '.join(names)}")
+    if settings.bus.backend != "kafka" and any(n > 1 for n in workers.values()):
+        raise ConfigError("stages.workers: more than one worker per stage needs bus.backend: kafka (the embedded "
+                          "bus has no consumer-group membership: every worker would read every message)")
+    return {(name if k == 1 else f"{name}-{k}"): (name, k) for name in names for k in range(1, workers.get(name, 1) + 1)}
+
+
 @dataclass
 class _Child:
     name: str
+    stage: str = ""
+    replica: int = 1
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     backoff_s: float = 0.0
@@ -41,15 +70,17 @@ class StageSupervisor:
     def __init__(self, settings: Settings, names: tuple[str, ...], *, grace_s: float = 30.0,
                  check_every_s: float = 0.5):
         self.settings = settings
-        self.children = {name: _Child(name) for name in names}
+        self.children = {process: _Child(process, stage, replica)
+                         for process, (stage, replica) in replica_names(settings, names).items()}
         self.grace_s = grace_s
         self.check_every_s = check_every_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="stage-supervisor", daemon=True)
 
-    def command(self, name: str) -> list[str]:
+    def command(self, child: _Child) -> list[str]:
         config = ["--config", str(self.settings.config_file)] if self.settings.config_file else []
-        return [sys.executable, "-m", "pipeline", *config, "stage", name, "--forever", "--supervised"]
+        replica = ["--replica", str(child.replica)] if child.replica > 1 else []
+        return [sys.executable, "-m", "pipeline", *config, "stage", child.stage, *replica, "--forever", "--supervised"]
 
     def __enter__(self) -> StageSupervisor:
         for child in self.children.values():
@@ -64,7 +95,7 @@ class StageSupervisor:
         # A session of its own: a Ctrl-C in the terminal reaches `run`, which stops the stages in
         # order. stdin is a pipe only we hold: if `run` dies, even by kill -9, it closes and the
         # stage stops. stdout (the final report as JSON) is dropped: its log line says the same.
-        child.process = subprocess.Popen(self.command(child.name), env=os.environ.copy(), start_new_session=True,
+        child.process = subprocess.Popen(self.command(child), env=os.environ.copy(), start_new_session=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         child.started_at = time.monotonic()
         log.info("stage %s started (pid %d)", child.name, child.process.pid)

@@ -30,3 +30,22 @@ def pytest_terminal_summary(terminalreporter):
     for (suite, adapter), counts in sorted(tally.items()):
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
         terminalreporter.write_line(f"{suite:<16} {adapter:<14} {summary}")
+
+
+@pytest.fixture
+def json_log_lines():
+    """The root logger (pipeline/logs.py) writing JSON to a buffer; yields a function returning the parsed lines."""
+    import io
+    import json
+    import logging
+
+    from pipeline.logs import configure
+
+    root = logging.getLogger()
+    level, stream = root.level, io.StringIO()
+    handler = configure("json", stream=stream)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pipeline import metrics
 from pipeline.alerts.ack import ack_url, sign
 from pipeline.alerts.delivery import Delivery, Notify, apprise_notify, deliver
 from pipeline.alerts.messages import alert_message, alert_title, excerpt
@@ -174,6 +175,7 @@ class Pager:
             deliveries.append(result)
             if result.status == "delivered":
                 break
+        metrics.delivered(alert.severity, deliveries)
         return self._update(alert.id, lambda current: self._record(current, deliveries, tried, fresh_round))
 
     def _deliver(self, alert: Alert, person: Person, now: datetime) -> Delivery:
@@ -217,7 +219,8 @@ class Pager:
                                       detail="everyone in the chain was tried; the alert stays open"))
             update |= {"escalate_at": None, "last_error": "escalation chain exhausted"}
         if not reached:
-            log.warning("alert %s (%s %s): %s", alert.id, alert.severity, alert.role, update["last_error"])
+            log.warning("alert %s (%s %s): %s", alert.id, alert.severity, alert.role, update["last_error"],
+                        extra={"alert_id": alert.id, "item_id": alert.item_id, "outcome": "delivery_failed"})
         return alert.model_copy(update=update)
 
     # --- escalation -----------------------------------------------------------------------------
@@ -247,6 +250,7 @@ class Pager:
             escalated = self._update(alert.id, lambda a: self._escalation_step(a, now))
             if escalated.status != "escalated" or escalated.escalation_level == alert.escalation_level:
                 continue  # acknowledged meanwhile or no longer due
+            metrics.escalated(alert.severity)
             result = self._send(escalated, fresh_round=False)
             (report.exhausted if result.escalate_at is None else report.escalated).append(alert.id)
         if report.checked == OPEN_ALERTS_SCAN:
@@ -318,6 +322,7 @@ class Pager:
                 "time_to_ack_s": waited, "history": [*current.history, event], "updated_at": now})
 
         after = self._update(alert.id, ack)
+        metrics.acknowledged(after.severity, after.time_to_ack_s, first=won)
         # Both steps are idempotent and run on every acknowledgement, so a failure after the alert
         # was marked is repaired by the retry that then finds it "already" acknowledged.
         self._mark_item_acknowledged(after)

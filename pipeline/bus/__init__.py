@@ -9,6 +9,9 @@ Contract (both adapters, tests/contract/test_bus_contract.py):
 - ``scan`` reads what a topic retains now, from its start, without a consumer group: it moves no
   group's offsets and creates no group (``threatline dlq`` reads the dead letters this way).
 - A message read back carries ``timestamp``: when it was published (epoch seconds).
+- ``check_writable`` raises ``BusError`` unless a publish to ``topics`` could be made durable now
+  (embedded: a real commit to the log file; Kafka: the brokers answer and every partition of
+  every topic has a leader). It publishes nothing a consumer would see (readiness, /readyz).
 """
 
 from __future__ import annotations
@@ -83,6 +86,10 @@ class Bus(ABC):
     @abstractmethod
     def lag(self, group: str, topics: Sequence[str]) -> int:
         """Messages not yet committed by ``group`` on ``topics``."""
+
+    @abstractmethod
+    def check_writable(self, topics: Sequence[str]) -> None:
+        """Raise ``BusError`` unless publishing to ``topics`` would succeed now (no message sent)."""
 
     @abstractmethod
     def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:

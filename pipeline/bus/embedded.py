@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.bus import Bus, BusError, Consumer, Message, OutMessage
+from pipeline.sqlite_probe import write_and_read
 from pipeline.sqlite_wal import open_shared_wal
 
 # AUTOINCREMENT, not a plain rowid: after retention deletes the newest rows a rowid could be
@@ -132,6 +133,11 @@ class EmbeddedBus(Bus):
                 total += db.execute("SELECT count(*) FROM messages WHERE topic = ? AND seq > ?",
                                     (topic, position)).fetchone()[0]
             return total
+
+    def check_writable(self, topics: Sequence[str]) -> None:
+        # Every topic lives in the one log file: a commit to it is the whole question.
+        with self._read() as db:
+            write_and_read(db)
 
     def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:
         # The end is fixed first; then pages by seq, so no lock or snapshot is held between pages.

@@ -290,6 +290,28 @@ class KafkaBus(Bus):
         ends = self._high_watermarks(partitions, starts)
         return sum(max(0, ends[tp] - starts[tp]) for tp in partitions)
 
+    def check_writable(self, topics: Sequence[str]) -> None:
+        """The brokers answer and every partition of every topic has a leader and an in-sync
+        replica, which an acks=all publish needs. A produce would be the fuller test, but every
+        topic here is read by a stage, and the broker refuses topics nobody set up."""
+        names = list(dict.fromkeys(topics))
+        try:
+            described = {t["name"]: t for t in self._get_admin().describe_topics(names)}
+        except KafkaError as exc:
+            raise self.failure("describing topics", exc) from None
+        problems = []
+        for name in names:
+            topic = described.get(name)
+            if topic is None or topic["error_code"] != 0 or not topic["partitions"]:
+                problems.append(f"{name}: no such topic (run `threatline setup`)")
+                continue
+            down = [p["partition_index"] for p in topic["partitions"]
+                    if p["error_code"] != 0 or p["leader_id"] < 0 or not p["isr_nodes"]]
+            if down:
+                problems.append(f"{name}: no leader or in-sync replica for partition(s) {sorted(down)}")
+        if problems:
+            raise BusError(f"Kafka at {self.bootstrap_servers} cannot take writes: {'; '.join(problems)}")
+
     def scan(self, topic: str, since_ts: float | None = None, limit: int | None = None) -> Iterator[Message]:
         """A consumer without a group (nothing joined, committed or created) assigned every
         partition, from each one's log start to its end offset as the scan began."""

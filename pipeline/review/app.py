@@ -25,8 +25,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.alerts.ack import AckClaim, InvalidToken, verify
 from pipeline.alerts.pager import Acknowledgement, Pager, alert_from_document
 from pipeline.bootstrap import Runtime
+from pipeline.readiness import Readiness, deployment_checks
 from pipeline.review import pages
 from pipeline.review.console import install_console
+from pipeline.review.metrics import install_metrics
 from pipeline.schema import Alert
 from pipeline.store import NotFound, StoreError
 from pipeline.tipline.clients import ClientAddress
@@ -97,6 +99,7 @@ def create_review_app(rt: Runtime, *, pager: Pager | None = None,
 
     app = FastAPI(title="threatline review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     console = install_console(app, rt, clock, pager)
+    install_metrics(app, rt)  # GET /metrics, for review.metrics_from only
     app.add_middleware(ReviewGuard)  # added last: the outermost layer
 
     @app.exception_handler(Refused)
@@ -164,18 +167,20 @@ def create_review_app(rt: Runtime, *, pager: Pager | None = None,
         alert = result.alert
         if not result.already:
             log.info("alert %s acknowledged by %s via link after %s s", alert.id, alert.acknowledged_by,
-                     alert.time_to_ack_s)
+                     alert.time_to_ack_s, extra={"alert_id": alert.id, "outcome": "acknowledged"})
         return HTMLResponse(pages.acknowledged(alert, name_of(alert.acknowledged_by), tz, already=result.already))
 
-    def store_answers() -> bool:
-        try:
-            return rt.store.ping()
-        except Exception:  # noqa: BLE001 - a health check answers, whatever the adapter raises
-            return False
+    # Liveness and readiness (pipeline.readiness): /healthz never touches a backend, so a store
+    # outage shows on /readyz and does not get a healthy server restarted.
+    readiness = Readiness(deployment_checks(rt, lambda: console.threads))
 
     @app.get("/healthz")
     async def health():
-        ok = await run_in_threadpool(store_answers)
-        return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def ready():
+        status, body = await run_in_threadpool(readiness.report)
+        return JSONResponse(body, status_code=status)
 
     return app

@@ -101,6 +101,12 @@ class Store(ABC):
     @abstractmethod
     def ping(self) -> bool: ...
 
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise ``StoreError`` (``StoreUnavailable``: try later) unless items, alerts and audit
+        records could be written now. Writes nothing the other methods would read: embedded, a
+        commit to a probe row; Elasticsearch, the indices exist, none is red or write-blocked."""
+
     # flagged items
     @abstractmethod
     def index_items(self, docs: Sequence[dict[str, Any]]) -> int:

@@ -47,6 +47,8 @@ FIRST_AUDIT_INDEX_SUFFIX = "-000001"
 AUDIT_ROLLOVER_MAX_AGE = "30d"
 AUDIT_ROLLOVER_MAX_SHARD_SIZE = "50gb"
 TEXT_FIELDS = ("message", "threat.explanation")
+# Index settings under which Elasticsearch refuses new documents.
+_WRITE_BLOCKS = ("index.blocks.write", "index.blocks.read_only", "index.blocks.read_only_allow_delete")
 FILTER_FIELDS = {
     "severity": "threat.severity",
     "category": "threat.category",
@@ -341,6 +343,28 @@ class ElasticsearchStore(Store):
 
     def ping(self) -> bool:
         return bool(self._client.ping())
+
+    def check_writable(self) -> None:
+        """The three indices exist, none is red (a primary shard missing) and none carries a
+        write block: the flood-stage disk watermark sets ``read_only_allow_delete``, and then
+        every index request fails while ``ping`` still answers. Only the audit alias's write
+        index counts: rolled-over audit indices may be read-only on purpose."""
+        names = [self.flagged_index, self.alerts_index, self.audit_alias]
+        blocks = self._call("read index settings", self._client.indices.get_settings, index=names,
+                            name="index.blocks.*", flat_settings=True).body
+        aliases = self._call(f"read alias {self.audit_alias}", self._client.indices.get_alias,
+                             name=self.audit_alias).body
+        writers = [i for i, a in aliases.items() if (a.get("aliases", {}).get(self.audit_alias) or {}).get("is_write_index")]
+        targets = [self.flagged_index, self.alerts_index, *(writers or list(aliases)[:1])]
+        blocked = [f"{index} ({key})" for index in targets
+                   for key, value in (blocks.get(index, {}).get("settings") or {}).items()
+                   if key in _WRITE_BLOCKS and str(value).lower() == "true"]
+        if blocked:
+            raise StoreUnavailable(f"elasticsearch at {self._hosts()}: write-blocked: {', '.join(blocked)}")
+        health = self._call("cluster health", self._client.cluster.health, index=targets).body
+        if health.get("status") == "red":
+            raise StoreUnavailable(f"elasticsearch at {self._hosts()}: {', '.join(targets)} red (a primary shard "
+                                   "is unassigned)")
 
     def close(self) -> None:
         self._client.close()

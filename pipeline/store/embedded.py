@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.schema import dotted
+from pipeline.sqlite_probe import write_and_read
 from pipeline.sqlite_wal import open_shared_wal
 from pipeline.store import (
     DECIDED_STATUSES,
@@ -260,6 +261,10 @@ class EmbeddedStore(Store):
             return True
         except StoreError:
             return False
+
+    def check_writable(self) -> None:
+        with self._read() as db:
+            write_and_read(db)
 
     def close(self) -> None:
         with self._lock:

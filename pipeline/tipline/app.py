@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.bootstrap import Runtime
 from pipeline.private_files import private_dir
+from pipeline.readiness import Readiness, deployment_checks
 from pipeline.tipline import images, pages
 from pipeline.tipline.body import json_body
 from pipeline.tipline.clients import ClientAddress
@@ -57,6 +58,7 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
     max_body = cfg.max_body_bytes
     picture_limit, max_pixels = cfg.attachment_max_bytes, cfg.attachment_max_pixels
     names = languages.names
+    readiness = Readiness(deployment_checks(rt, lambda: threads))
 
     async def purge_once() -> None:
         try:
@@ -234,8 +236,14 @@ def create_app(rt: Runtime, *, threads: ThreadStore | None = None) -> FastAPI:
         thread = await run_in_threadpool(service.follow_up, code, secret, follow)
         return JSONResponse(thread_view(thread), status_code=201)
 
+    # Liveness and readiness (pipeline.readiness): /healthz never touches a backend.
     @app.get("/healthz")
     async def health():
-        return {"ok": True}
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def ready():
+        status, body = await run_in_threadpool(readiness.report)
+        return JSONResponse(body, status_code=status)
 
     return app

@@ -67,7 +67,8 @@ class TipService:
         tip = self._create_thread(tip_in, school, salt, passphrase.hash_passphrase(secret, salt), attachment)
         self._publish(OutMessage(self.tips_topic, tip.id, tip.to_bytes(), {"kind": "tip"}),
                       undo=lambda: self.threads.delete(tip.code), what="tip")
-        log.info("tip accepted id=%s urgent=%s picture=%s", tip.id, tip.urgent, attachment is not None)
+        log.info("tip accepted id=%s urgent=%s picture=%s", tip.id, tip.urgent, attachment is not None,
+                 extra={"item_id": tip.id, "outcome": "accepted"})
         return Receipt(tip.id, tip.code, secret)
 
     def _create_thread(self, tip_in: TipIn, school: str | None, salt: bytes, digest: bytes,

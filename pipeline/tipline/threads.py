@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pipeline.schema import utcnow
+from pipeline.sqlite_probe import write_and_read
 from pipeline.sqlite_wal import open_shared_wal
 
 Sender = str  # "tipster" | "staff"
@@ -107,6 +108,10 @@ class ThreadStore(ABC):
 
     @abstractmethod
     def count(self) -> int: ...
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise ``ThreadStoreError`` unless a thread could be written and read now (readiness)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -273,6 +278,13 @@ class SqliteThreadStore(ThreadStore):
 
     def count(self) -> int:
         return self._run(lambda db: db.execute("SELECT count(*) FROM threads").fetchone()[0], write=False)
+
+    def check_writable(self) -> None:
+        with self._lock:
+            try:
+                write_and_read(self._db)
+            except sqlite3.Error as exc:
+                raise ThreadStoreError(f"tip threads {self.path}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

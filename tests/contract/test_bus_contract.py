@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -197,6 +198,35 @@ def test_publish_returns_only_once_another_process_can_read_it(bus_factory):
     assert reader.lag(unique_group(), [topic]) == len(sent)
     with reader.consumer(unique_group(), [topic]) as consumer:  # ...and reads them
         assert sorted(m.value for m in drain(consumer, len(sent))) == sorted(m.value for m in sent)
+
+
+def test_check_writable_passes_on_set_up_topics_and_publishes_nothing(bus_factory):
+    topics = [unique_topic("tips.raw"), unique_topic("dlq")]
+    bus = bus_factory()
+    bus.setup(topics)
+    group = unique_group()
+    bus.check_writable(topics)
+    bus_factory().check_writable(topics)  # another process, the same answer
+    assert bus.lag(group, topics) == 0 and list(bus.scan(topics[0])) == []
+    bus.publish([OutMessage(topics[0], "k", b"after the probe")])
+    with bus.consumer(group, topics) as consumer:
+        assert [m.value for m in drain(consumer, 1)] == [b"after the probe"]
+
+
+def test_embedded_check_writable_fails_while_another_process_holds_the_log(tmp_path):
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3", busy_timeout_s=0.1)
+    holder = sqlite3.connect(tmp_path / "bus.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(BusError, match="locked"):
+            bus.check_writable(["tips.raw"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    bus.check_writable(["tips.raw"])
+    bus.close()
+    with pytest.raises(BusError, match="closed"):
+        bus.check_writable(["tips.raw"])
 
 
 # --- scan: reading a topic without a consumer group ----------------------------------------------
@@ -488,6 +518,7 @@ def test_kafka_unreachable_broker_is_a_quick_one_line_bus_error(caplog):
         "publish": lambda: bus.publish([OutMessage("posts.raw", "k", b"v")]),
         "consumer": lambda: bus.consumer("g", ["posts.raw"]),
         "lag": lambda: bus.lag("g", ["posts.raw"]),
+        "check_writable": lambda: bus.check_writable(["posts.raw"]),
     }
     for name, attempt in attempts.items():
         started = time.monotonic()
@@ -500,6 +531,17 @@ def test_kafka_unreachable_broker_is_a_quick_one_line_bus_error(caplog):
     bus.close()
     assert secret not in caplog.text
     assert secret not in repr(bus)
+
+
+@pytest.mark.kafka
+def test_kafka_check_writable_names_topics_nobody_set_up(kafka_bootstrap):
+    ready, missing = unique_topic("tips.raw"), unique_topic("alerts")
+    with KafkaBus(kafka_bootstrap, max_poll_interval_ms=5_000, session_timeout_ms=3_000) as bus:
+        bus.setup([ready])
+        bus.check_writable([ready])
+        with pytest.raises(BusError, match=f"{missing}: no such topic") as caught:
+            bus.check_writable([ready, missing])
+        assert ready not in str(caught.value).split("cannot take writes:")[1]
 
 
 @pytest.mark.kafka

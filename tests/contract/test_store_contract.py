@@ -587,6 +587,40 @@ def test_period_reads_of_an_empty_store_yield_nothing(store_factory):
     assert ids(store.alerts_between()) == [only.id]
 
 
+def test_check_writable_passes_once_set_up_and_changes_nothing_a_reader_sees(store_factory, corpus):
+    store = store_factory()
+    store.check_writable()
+    store.index_items([corpus["gun"]])
+    store.check_writable()
+    store_factory().check_writable()  # another process, the same answer
+    assert find(store) == [doc_id(corpus["gun"])]
+    assert store.search_alerts() == [] and list(store.search_audit()) == []
+
+
+@pytest.mark.elasticsearch
+def test_elasticsearch_check_writable_names_a_write_blocked_index_and_a_missing_setup(osmem_url):
+    client = es_client(osmem_url)
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    store = ElasticsearchStore(client, index_prefix=prefix)
+    try:
+        with pytest.raises(StoreError, match="run `threatline setup`"):
+            store.check_writable()
+        store.setup()
+        store.check_writable()
+        # What the flood-stage disk watermark does: ping still answers, every write fails.
+        client.indices.put_settings(index=f"{prefix}-alerts", settings={"index.blocks.read_only_allow_delete": True})
+        assert store.ping()
+        with pytest.raises(StoreUnavailable, match=f"{prefix}-alerts \\(index.blocks.read_only_allow_delete\\)"):
+            store.check_writable()
+        client.indices.put_settings(index=f"{prefix}-alerts", settings={"index.blocks.read_only_allow_delete": None})
+        store.check_writable()
+    finally:
+        client.options(ignore_status=404).indices.delete(index=f"{prefix}-*")
+        for kind in ("flagged", "alerts", "audit"):
+            client.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{kind}")
+        store.close()
+
+
 # --- unavailability ---------------------------------------------------------------------------
 
 
@@ -619,6 +653,8 @@ def test_unreachable_store_raises_store_unavailable(store_factory, corpus):
             store.update_review(doc_id(corpus["gun"]), {"status": "acknowledged"}, "1" if holder else "0:1")
         with pytest.raises(StoreUnavailable):
             store.create_alert("a-1", {"item_id": "x"})
+        with pytest.raises(StoreUnavailable):
+            store.check_writable()
         with pytest.raises(StoreUnavailable):
             store.append_audit([audit_document(ReviewEvent(item_id="x", actor="a", role="sro", action="view"))])
         if holder is None:  # reads need the server too

@@ -197,11 +197,14 @@ def test_store_trouble_is_a_503_and_a_crash_a_500_without_the_token_in_the_log(r
     assert logged == "unexpected RuntimeError on POST /ack/{token}"
 
 
-def test_healthz_reports_the_store(rt, client, monkeypatch):
+def test_healthz_is_liveness_and_a_store_outage_shows_on_readyz(rt, client, monkeypatch):
+    def refuse():
+        raise StoreUnavailable("sqlite store: database is locked")
+
+    monkeypatch.setattr(rt.store, "check_writable", refuse)
     assert client.get("/healthz").json() == {"status": "ok"}
-    monkeypatch.setattr(rt.store, "ping", lambda: False)
-    r = client.get("/healthz")
-    assert r.status_code == 503 and r.json() == {"status": "unavailable"}
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["store"]["ok"] is False
 
 
 def test_unknown_addresses_get_a_plain_404_page(client):

