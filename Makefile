@@ -36,6 +36,7 @@ test: $(STAMP) $(CHROMIUM) $(PROMTOOL)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bus_throughput.py
+	$(BIN)/python bench/scale_out.py
 	$(BIN)/python bench/store_bulk.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/ingest.py

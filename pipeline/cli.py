@@ -48,7 +48,11 @@ def plain_console(stderr: bool = False) -> Console:
 
 
 def settings(config: Path | None = None) -> Settings:
-    return load_settings(config or state.config_path)
+    from pipeline.metrics_dir import join as join_metrics_dir
+
+    s = load_settings(config or state.config_path)
+    join_metrics_dir(s.data_dir)
+    return s
 
 
 @config_app.command("show")

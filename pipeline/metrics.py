@@ -17,9 +17,9 @@ whenever it restarts. So `threatline run` turns on prometheus_client's multiproc
 (pipeline/metrics_dir.py): every process it starts writes its counters to memory-mapped files in
 ``<data_dir>/metrics`` and the review server adds them up when scraped. A dead process's counts
 stay in the sum (counters keep growing across restarts); its gauges are dropped at the next
-scrape. Without `threatline run` (tests, `threatline stage` by hand, `threatline serve review`)
-each process keeps its own metrics in memory unless ``PROMETHEUS_MULTIPROC_DIR`` is set for all
-of them.
+scrape. Other commands on the data dir of a `run` join that directory (``metrics_dir.join``),
+so a one-shot `alerts ack` counts too. Without a `run` (tests, `serve review` alone) each process
+keeps its own metrics in memory unless ``PROMETHEUS_MULTIPROC_DIR`` is set for all of them.
 
 Labels are bounded: stage, kind (post/tip), severity, category, channel type (a roster label
 such as ``email``), model version. Never an item id, an author, a school, or any text.

@@ -30,3 +30,15 @@ def prepare(data_dir: Path) -> Path:
         stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
     return directory
+
+
+def join(data_dir: Path) -> None:
+    """A one-shot command (`alerts ack`, `stage` by hand) on a data dir a `threatline run` is
+    using writes its counts where that run's /metrics adds them up; without it they would die
+    with the process. Nothing is emptied, and nothing changes when the directory is not there,
+    the variable is already set or prometheus_client is already loaded (its mode is fixed), nor
+    for a user who may not write there (their counts would fail the command, not count)."""
+    directory = Path(data_dir) / "metrics"
+    if MULTIPROC_ENV not in os.environ and "prometheus_client" not in sys.modules and directory.is_dir() \
+            and os.access(directory, os.W_OK | os.X_OK):
+        os.environ[MULTIPROC_ENV] = str(directory)

@@ -4,6 +4,11 @@ from fixtures_kafka import *  # noqa: F401,F403
 from fixtures_search import *  # noqa: F401,F403
 from fixtures_pipeline import *  # noqa: F401,F403
 
+# Metrics stay in this process's memory: loaded first, prometheus_client fixes that mode, so no
+# CLI command invoked here joins a metrics directory it finds in a test's data dir
+# (pipeline.metrics_dir.join) and leaves PROMETHEUS_MULTIPROC_DIR set for later tests.
+import prometheus_client  # noqa: E402,F401
+
 
 def pytest_terminal_summary(terminalreporter):
     """Show that each port's contract suite ran against every adapter, not just the embedded one."""

@@ -663,6 +663,20 @@ def test_threatline_run_starts_only_after_threatline_setup_succeeded(threatline_
     assert depends_of(run_service).get(setup_name) == "service_completed_successfully"
 
 
+def test_threatline_run_gets_longer_to_stop_than_its_stages_get_to_finish_a_batch(threatline_services):
+    """Docker SIGKILLs a container 10 s after SIGTERM unless told otherwise; `run` gives each
+    stage the supervisor's grace to finish its batch, then stops Prefect."""
+    import inspect
+
+    from pipeline.supervisor import StageSupervisor
+
+    grace_s = inspect.signature(StageSupervisor).parameters["grace_s"].default
+    (run_service,) = [s for s in threatline_services.values() if s["restart"] in LONG_RUNNING]
+    period = re.fullmatch(r"(\d+)s", str(run_service.get("stop_grace_period", "10s")))
+    assert period, run_service.get("stop_grace_period")
+    assert int(period.group(1)) >= grace_s + 20, f"stop_grace_period {period.group(0)} vs a {grace_s} s stage grace"
+
+
 def test_threatline_commands_are_real_cli_commands(threatline_services, runtime_stage):
     for name, service in threatline_services.items():
         argv = argv_of(service.get("command")) or exec_form(instructions(runtime_stage, "CMD")[-1])

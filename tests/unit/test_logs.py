@@ -55,3 +55,12 @@ def test_library_chatter_and_prefects_cancelled_submissions_stay_below_the_line(
         "Aborted submission of flow run '%s': Server returned a non-pending state %r", "abc", "CANCELLED")
     logging.getLogger("prefect.runner.state_proposer").error("Failed to update state of flow run 'abc'")
     assert [line["message"] for line in json_log_lines()] == ["Failed to update state of flow run 'abc'"]
+
+
+def test_the_language_identifier_says_nothing_about_long_posts(json_log_lines):
+    from pipeline.nlp.language import guess_language
+
+    # Not English by the function-word count, and long: fastText is asked, and it cuts the text.
+    long_post = "hoy salimos temprano de la escuela y nos vemos en el parque a las cinco con todos los amigos"
+    assert len(long_post) > 80 and guess_language(long_post) == "es"
+    assert json_log_lines() == []

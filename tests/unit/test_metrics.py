@@ -125,6 +125,27 @@ def test_counters_add_up_over_processes_and_the_gauges_of_dead_ones_are_dropped(
     assert not list(directory.glob("gauge_live*"))
 
 
+ONE_SHOT = """
+import sys
+from pipeline.cli import settings
+settings()  # what every CLI command does first
+from pipeline import metrics
+metrics.PAGES_SENT.labels("P2", "sms").inc()
+"""
+
+
+def test_a_one_shot_command_on_the_data_dir_of_a_run_counts_in_its_metrics(tmp_path):
+    """`threatline alerts ack` or `alerts test-page` beside a running `threatline run`: the
+    review server's /metrics must include what they did, though they exit at once."""
+    child(tmp_path, "prepare", "1", "v1")  # the run
+    env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+    env["THREATLINE_GENERAL__DATA_DIR"] = str(tmp_path / "data")
+    subprocess.run([sys.executable, "-c", ONE_SHOT], check=True, env=env, cwd=ROOT, timeout=60)
+    samples = scrape(tmp_path / "data" / "metrics")
+    assert samples[("threatline_pages_sent_total", (("channel", "sms"), ("severity", "P2")))] == 1
+    assert samples[("threatline_pages_sent_total", (("channel", "email"), ("severity", "P1")))] == 1
+
+
 def test_prepare_refuses_once_prometheus_client_is_imported(tmp_path, monkeypatch):
     from pipeline.metrics_dir import prepare
 
