@@ -117,6 +117,10 @@ class StagesConfig(_Section):
     # Consumer processes per stage under `threatline run` (default 1 each), one consumer group:
     # Kafka splits the partitions among them (docs/scale-out.md). `run --stage-workers` overrides.
     workers: dict[str, Annotated[int, Field(ge=1, le=64)]] = Field(default_factory=dict)
+    # Whether the stages write their health files into this data dir. false on a host that only
+    # serves the tip line or the console while the stages run on other machines: /readyz then
+    # leaves the stages out (watch them where they run). docs/operations.md, "Health".
+    heartbeat_here: bool = True
 
 
 def _check_networks(value: list[str]) -> list[str]:

@@ -38,6 +38,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from pipeline.stage_health import belongs
+
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX = "threatline_"
@@ -75,13 +77,14 @@ SCRAPED: dict[str, tuple[str, tuple[str, ...]]] = {
     "threatline_dead_letters_waiting": ("Dead letters retained on the dlq topic and never replayed.", ()),
     "threatline_stage_heartbeat_timestamp_seconds": ("When a stage process last wrote its health file "
                                                      "(epoch seconds).", ("stage",)),
-    "threatline_stage_state": ("1 for the state a stage's health file names: running, retrying or stopped.",
+    "threatline_stage_state": ("1 for the state a stage's health file names: running, retrying or stopped; "
+                               "never_started for a stage with no health file in the data dir.",
                                ("stage", "state")),
     "threatline_metrics_source_up": ("1 if this scrape could read the source (bus_lag, dead_letters, "
                                      "stage_health), 0 if it failed: its metrics are missing from this scrape.",
                                      ("source",)),
 }
-STAGE_STATES = ("running", "retrying", "stopped")
+STAGE_STATES = ("running", "retrying", "stopped", "never_started")
 _models: dict[str, str] = {}
 
 
@@ -138,13 +141,15 @@ def acknowledged(severity: str, seconds: float | None, *, first: bool) -> None:
 
 class PipelineState:
     """The SCRAPED metrics, from callables the review server gives it (pipeline/review/metrics.py):
-    ``lag()`` -> {stage: messages}, ``dead_letters()`` -> count, ``health()`` -> StageHealth list.
-    A source that fails is reported by threatline_metrics_source_up and leaves out only its own
-    metrics."""
+    ``lag()`` -> {stage: messages}, ``dead_letters()`` -> count, ``health()`` -> StageHealth list;
+    ``stages``: the streaming stages that should be heartbeating (one with no health file at all
+    is ``never_started``, which no heartbeat age can show). A source that fails is reported by
+    threatline_metrics_source_up and leaves out only its own metrics."""
 
     def __init__(self, lag: Callable[[], dict[str, int]], dead_letters: Callable[[], int],
-                 health: Callable[[], Sequence[Any]]):
+                 health: Callable[[], Sequence[Any]], stages: Sequence[str] = ()):
         self.sources = {"bus_lag": lag, "dead_letters": dead_letters, "stage_health": health}
+        self.stages = tuple(stages)
 
     def collect(self) -> Iterable[Metric]:
         families = {name: GaugeMetricFamily(name, text, labels=list(labels)) for name, (text, labels) in SCRAPED.items()}
@@ -163,10 +168,15 @@ class PipelineState:
             elif source == "dead_letters":
                 families["threatline_dead_letters_waiting"].add_metric([], value)
             else:
+                states = families["threatline_stage_state"]
                 for health in value:
                     families["threatline_stage_heartbeat_timestamp_seconds"].add_metric([health.stage], health.heartbeat)
                     for state in STAGE_STATES:
-                        families["threatline_stage_state"].add_metric([health.stage, state], float(health.state == state))
+                        states.add_metric([health.stage, state], float(health.state == state))
+                for stage in self.stages:
+                    if not any(belongs(health, stage) for health in value):
+                        for state in STAGE_STATES:
+                            states.add_metric([stage, state], float(state == "never_started"))
         return families.values()
 
 

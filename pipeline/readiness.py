@@ -15,7 +15,6 @@ Details are one line with any URL password masked; they can name hosts and paths
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import mask_url_passwords
-from pipeline.stage_health import StageHealth, read_all
+from pipeline.stage_health import belongs, read_all
 
 # A check that has not answered by then is reported as failing; the whole answer waits at most
 # this long, well inside the 5 s a container health check allows.
@@ -52,7 +51,7 @@ def stage_states(data_dir: Path, names: Iterable[str], alarm_after_s: float, now
     records = read_all(data_dir)
     found = []
     for name in names:
-        mine = [h for h in records if _belongs(h, name)]
+        mine = [h for h in records if belongs(h, name)]
         if not mine:
             found.append(StageState(name, "never started", f"{name}: no heartbeat in this data dir"))
             continue
@@ -64,11 +63,6 @@ def stage_states(data_dir: Path, names: Iterable[str], alarm_after_s: float, now
             problems.append(f"{name}: stopped")
         found.append(StageState(name, state, "; ".join(problems) or None))
     return found
-
-
-def _belongs(health: StageHealth, name: str) -> bool:
-    # "classify" owns "classify" and numbered copies of it, not "classify-tips".
-    return re.fullmatch(rf"{re.escape(name)}(?:[-_.#@]\d+)?", health.stage) is not None
 
 
 def stages_check(data_dir: Path, names: Iterable[str], alarm_after_s: float) -> Callable[[], None]:
@@ -145,16 +139,18 @@ class Readiness:
 
 
 def deployment_checks(rt, threads: Callable[[], object]) -> dict[str, Callable[[], None]]:
-    """The four checks both servers answer with: ``rt`` a ``pipeline.bootstrap.Runtime``,
-    ``threads`` returns the app's tip-thread store."""
+    """The checks both servers answer with: ``rt`` a ``pipeline.bootstrap.Runtime``, ``threads``
+    returns the app's tip-thread store. "stages" only where they heartbeat (stages.heartbeat_here)."""
     from pipeline.bootstrap import STAGE_NAMES
     from pipeline.bus import TOPICS
 
     s = rt.settings
     topics = [s.topic(t) for t in TOPICS]
-    return {
+    checks = {
         "bus": lambda: rt.bus.check_writable(topics),
         "store": lambda: rt.store.check_writable(),
         "threads": lambda: threads().check_writable(),
-        "stages": stages_check(s.data_dir, STAGE_NAMES, s.stages.stuck_alarm_s),
     }
+    if s.stages.heartbeat_here:  # stages on other machines heartbeat there, not here
+        checks["stages"] = stages_check(s.data_dir, STAGE_NAMES, s.stages.stuck_alarm_s)
+    return checks

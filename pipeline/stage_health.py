@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -82,6 +83,12 @@ def read_all(data_dir: Path) -> list[StageHealth]:
         except (OSError, ValueError, TypeError):
             continue  # being replaced or from another version: the next heartbeat fixes it
     return found
+
+
+def belongs(health: StageHealth, name: str) -> bool:
+    """Is this the health file of a process of stage ``name``? "classify" owns "classify" and its
+    numbered replicas ("classify-2"), not "classify-tips"."""
+    return re.fullmatch(rf"{re.escape(name)}(?:[-_.#@]\d+)?", health.stage) is not None
 
 
 def problems(data_dir: Path, alarm_after_s: float, now: float | None = None) -> list[str]:

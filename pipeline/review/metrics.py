@@ -32,7 +32,7 @@ def install_metrics(app: FastAPI, rt: Runtime) -> None:
     state = metrics.PipelineState(
         lag=lambda: {name: rt.lag(name) for name in STAGE_NAMES},
         dead_letters=lambda: DeadLetters(rt.bus, rt.store, settings, via="metrics").waiting(),
-        health=lambda: stage_health.read_all(settings.data_dir))
+        health=lambda: stage_health.read_all(settings.data_dir), stages=STAGE_NAMES)
 
     def may_scrape(request: Request) -> bool:
         if not allowed or any(h in request.headers for h in FORWARDING_HEADERS) or request.client is None:

@@ -66,6 +66,22 @@ def test_a_stage_that_never_started_is_not_ready(tipline):
     assert "classify-tips: no heartbeat in this data dir" in detail and "index: no heartbeat" in detail
 
 
+def test_a_tip_line_host_whose_stages_run_elsewhere_is_ready_without_their_heartbeats(settings, tmp_path):
+    """stages.heartbeat_here: false (a tip line alone on its host, the stages on other machines):
+    no heartbeat ever reaches this data dir, and /readyz must still say whether tips can be taken."""
+    from tipline_server import serving
+
+    from pipeline.bootstrap import runtime
+
+    elsewhere = settings.model_copy(update={"stages": settings.stages.model_copy(update={"heartbeat_here": False})})
+    with runtime(elsewhere) as rt:
+        rt.bus.setup([elsewhere.topic("tips.raw")])
+        with serving(rt, tmp_path) as tipline:
+            r = tipline.http.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert set(r.json()["checks"]) == {"bus", "store", "threads"}
+
+
 def test_thread_store_check_commits_for_real_and_fails_while_another_process_holds_the_file(tmp_path):
     path = tmp_path / "threads.sqlite3"
     threads = SqliteThreadStore(path, busy_timeout_s=0.1)

@@ -69,8 +69,10 @@ def test_pipeline_state_reads_lag_dead_letters_and_health_and_survives_a_failing
     def bus_down():
         raise ConnectionError("bus unreachable\nat host")
 
-    health = [StageHealth(stage="classify", pid=1, state="retrying", heartbeat=1700000000.5)]
-    state = metrics.PipelineState(lag=bus_down, dead_letters=lambda: 3, health=lambda: health)
+    health = [StageHealth(stage="classify", pid=1, state="retrying", heartbeat=1700000000.5),
+              StageHealth(stage="classify-2", pid=2, state="running", heartbeat=1700000001.0)]
+    state = metrics.PipelineState(lag=bus_down, dead_letters=lambda: 3, health=lambda: health,
+                                  stages=("classify", "classify-tips"))
     text = metrics.exposition(state).decode()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(text) for s in f.samples}
@@ -80,6 +82,10 @@ def test_pipeline_state_reads_lag_dead_letters_and_health_and_survives_a_failing
     assert samples[("threatline_stage_heartbeat_timestamp_seconds", (("stage", "classify"),))] == 1700000000.5
     assert samples[("threatline_stage_state", (("stage", "classify"), ("state", "retrying")))] == 1
     assert samples[("threatline_stage_state", (("stage", "classify"), ("state", "running")))] == 0
+    assert samples[("threatline_stage_state", (("stage", "classify"), ("state", "never_started")))] == 0
+    # classify-2 is a replica of classify; classify-tips has no health file at all
+    assert samples[("threatline_stage_state", (("stage", "classify-tips"), ("state", "never_started")))] == 1
+    assert samples[("threatline_stage_state", (("stage", "classify-tips"), ("state", "running")))] == 0
     assert not any(name == "threatline_consumer_lag" for name, _ in samples)
 
 
@@ -232,6 +238,7 @@ RULE_TESTS = {
                 {"series": 'threatline_consumer_lag{stage="index"}', "values": "5+10x40"},
                 {"series": 'threatline_consumer_lag{stage="alert"}', "values": "0x40"},
                 {"series": 'up{job="threatline"}', "values": "1x40"},
+                {"series": 'threatline_stage_state{stage="alert",state="never_started"}', "values": "1x40"},
             ],
             "alert_rule_test": [
                 {"eval_time": "9m", "alertname": "ThreatlineDeadLetters", "exp_alerts": []},
@@ -250,6 +257,10 @@ RULE_TESTS = {
                     "stage index is falling behind (at least 155 messages waiting for 10 minutes)")]},
                 {"eval_time": "5m", "alertname": "ThreatlineConsumerLagGrowing", "exp_alerts": []},
                 {"eval_time": "25m", "alertname": "ThreatlineMetricsDown", "exp_alerts": []},
+                {"eval_time": "4m", "alertname": "ThreatlineStageNeverStarted", "exp_alerts": []},
+                {"eval_time": "6m", "alertname": "ThreatlineStageNeverStarted", "exp_alerts": [firing(
+                    "ThreatlineStageNeverStarted", {"stage": "alert", "state": "never_started"},
+                    "stage alert has never written a health file in this data dir")]},
             ],
         },
     ],
