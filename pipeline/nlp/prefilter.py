@@ -175,12 +175,16 @@ class LiteralGate:
         def mask(group: Iterable[Clause]) -> int:
             return sum(bit[c] for c in set(group))
 
-        def any_of(r: AnyOf) -> tuple[int, int, tuple[tuple[int, int], ...]]:
-            # Any one-clause alternative will do: together they are one clause. Each other one is
-            # tried only when its key clause (its best) holds, and none when no key does.
+        def any_of(r: AnyOf) -> tuple[int, int, dict[int, tuple[int, ...]]]:
+            # Any one-clause alternative will do: together they are one clause. The others are
+            # filed under their key clause (their best): only those whose key the text holds
+            # are tried, and none when it holds no key.
             single, multi = alternations[r]
-            tried = tuple((bit[_best(alt)], mask(alt)) for alt in multi)
-            return (bit[single] if single else 0), sum({key for key, _ in tried}), tried
+            by_key: dict[int, tuple[int, ...]] = {}
+            for alt in multi:
+                key = bit[_best(alt)]
+                by_key[key] = (*by_key.get(key, ()), mask(alt))
+            return (bit[single] if single else 0), sum(by_key), by_key
         self._tests = [(mask(r for r in need if not isinstance(r, AnyOf)),
                         [any_of(r) for r in need if isinstance(r, AnyOf)]) for need in needs]
         carries: dict[str, int] = {}
@@ -212,14 +216,19 @@ def _split(r: AnyOf) -> tuple[Clause | None, tuple[tuple[Clause, ...], ...]]:
 
 def _alternations_hold(any_of, seen: int) -> bool:
     # plain loops: this runs for every post, and generators cost more than the tests themselves
-    for single, keys, multi in any_of:
+    for single, keys, by_key in any_of:
         if seen & single:
             continue
-        if not seen & keys:
-            return False
-        for key, m in multi:
-            if seen & key and m & seen == m:
-                break
+        held = seen & keys
+        while held:  # each key clause the text holds, lowest bit first
+            key = held & -held
+            for m in by_key[key]:
+                if m & seen == m:
+                    break
+            else:
+                held ^= key
+                continue
+            break
         else:
             return False
     return True

@@ -124,3 +124,16 @@ def test_the_gate_is_open_wherever_a_pattern_matches_and_finds_the_same_evidence
         skipped += opened.count(False)
         assert FINDER.find(pt, [], {}) == ungated.find(pt, [], {}), text
     assert skipped > len(texts) * len(PATTERNS) * 0.5  # and it does skip most of the work
+
+
+def test_sentence_bounds_are_those_of_the_plain_lookbehind_form():
+    """evidence.SENTENCE checks the titles after the first mark, for speed; the spec is the plain
+    form that checks before it."""
+    from pipeline.nlp.evidence import SENTENCE, _bounds
+
+    spec = re.compile(r"(?<!\bmr)(?<!\bms)(?<!\bmrs)(?<!\bdr)(?<!\bst)[.!?;\n]+|:\s+(?=i\b|i'?m\b|im\b)"
+                      r"|\s(?:lol|lmao|lmfao|jk)(?=\s|$)")
+    edges = ["mr. hale. ok", "dr.. who?! st.louis;\n\nmrs.x", "to whoever: im here lol ok", "a.b..c", "mr.", ".mr.",
+             "ms!.x", "xmr. y", "st!!!", ";;;mrs;;", "", "lol", " jk"]
+    for text in [*edges, *(t.lower() for t in _texts())]:
+        assert _bounds(SENTENCE, text) == _bounds(spec, text), text
