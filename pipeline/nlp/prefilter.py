@@ -219,16 +219,14 @@ def _alternations_hold(any_of, seen: int) -> bool:
     for single, keys, by_key in any_of:
         if seen & single:
             continue
-        held = seen & keys
-        while held:  # each key clause the text holds, lowest bit first
-            key = held & -held
+        held, found = seen & keys, False  # the key clauses the text holds
+        while held and not found:
+            key = held & -held  # the lowest one left
+            held ^= key
             for m in by_key[key]:
                 if m & seen == m:
+                    found = True
                     break
-            else:
-                held ^= key
-                continue
-            break
-        else:
+        if not found:
             return False
     return True
