@@ -211,10 +211,8 @@ def serve_all(settings: Settings, announce=print) -> None:
 
     with runtime(settings) as rt:
         rt.setup()  # before anything accepts a tip: a tip accepted is a tip that can be paged
-    # Entered in this order and left in reverse: the tip line opens last, once stages and the
-    # console are up, and closes first, so no tip arrives while the rest is going down.
     with prefect_api(settings) as api_url, StageSupervisor(settings, STAGE_NAMES) as stages, \
-            review_in_background(settings) as review_url, tipline_in_background(settings) as tipline_url:
+            tipline_in_background(settings) as tipline_url, review_in_background(settings) as review_url:
         deployments = served_deployments(settings)
         announce(f"tip line:       {tipline_url}/")
         announce(f"review console: {review_url}/")
@@ -228,7 +226,7 @@ def serve_all(settings: Settings, announce=print) -> None:
         # Ctrl-C must not cut the orderly stop below short.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
-        announce("stopping: tip line, review server, stages, Prefect (its runner has stopped)")
+        announce("stopping: review server, tip line, stages, Prefect (its runner has stopped)")
 
 
 def startup_warnings(settings: Settings, deployments: list) -> list[str]:
