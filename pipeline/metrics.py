@@ -38,6 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from pipeline.processes import alive
 from pipeline.stage_health import belongs
 
 log = logging.getLogger(__name__)
@@ -218,18 +219,8 @@ def _forget_dead_processes(directory: str) -> None:
             pid = int(path.stem.rsplit("_", 1)[1])
         except ValueError:
             continue
-        if not _alive(pid):
+        if not alive(pid):
             mark_process_dead(pid, directory)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def metric_names() -> set[str]:

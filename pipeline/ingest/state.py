@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.private_files import private_dir
+from pipeline.processes import alive
 from pipeline.sqlite_wal import open_shared_wal
 
 # Long enough to cover any page a source still serves; short enough that the set stays small.
@@ -59,16 +60,6 @@ class SourceState:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True), encoding="utf-8")
         os.replace(tmp, self.path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class SeenKeys:
@@ -120,7 +111,7 @@ class SeenKeys:
     @staticmethod
     def _abandoned(owner: str, ts: float, now: float) -> bool:
         pid = owner.split(":", 1)[0]
-        return now - ts > CLAIM_LEASE_S or not (pid.isdigit() and _alive(int(pid)))
+        return now - ts > CLAIM_LEASE_S or not (pid.isdigit() and alive(int(pid)))
 
     def confirm(self, keys: Iterable[str]) -> None:
         self._settle("UPDATE seen_keys SET owner = NULL, ts = ? WHERE key = ? AND owner = ?", keys, with_ts=True)
