@@ -172,15 +172,22 @@ def run(
     configure(s.general.log_format)
     # Until Prefect's runner is up, a stop request unwinds startup in order instead of killing
     # the process with the local Prefect server and the stages still running.
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop_requested)
     try:
         serve_all(s, announce=typer.echo)
-    except KeyboardInterrupt:
+    except StopRequested:
         typer.echo("stopped during startup")
 
 
-def _interrupt(*_) -> None:
-    raise KeyboardInterrupt
+class StopRequested(BaseException):
+    """SIGTERM or Ctrl-C while `run` starts. Not KeyboardInterrupt: once one has passed through
+    a C call of PyRun_String (some extensions make them), CPython ends the process by SIGINT
+    when it exits, even if it was caught, and a clean stop then looks like a kill (-2)."""
+
+
+def _stop_requested(*_) -> None:
+    raise StopRequested
 
 
 @app.command()
