@@ -45,6 +45,7 @@ def render_card(version: str, m: dict) -> str:
              "## Test metrics per head", "",
              "Precision/recall at each threshold: an item counts as flagged by that head when its score reaches it.", "",
              _table(["head", "n", "positives", "ROC-AUC", "PR-AUC", "P/R at P1", "P/R at P2", "P/R at P3"], format_table(heads)), "",
+             *_routed_section(heads),
              "Category confusion on the test split (rows true, columns predicted): see `confusion.png`; "
              "precision-recall curves with the operating points: `pr_curve.png`.", "",
              _table(["true \\ predicted", *m["test"]["confusion"]["labels"]],
@@ -108,6 +109,18 @@ def render_card(version: str, m: dict) -> str:
               "are learned from our own families only, and the set counts calls for military tribunals and "
               "detention as threats, which we label as non-violent punishment.", ""]
     return "\n".join(parts)
+
+
+def _routed_section(heads: dict) -> list[str]:
+    """Where the verdicts route each head's positives: the numbers a counselor or an SRO feels,
+    and what the promotion policy gates on besides PR-AUC and recall at P2."""
+    if not all("routed" in h for h in heads.values()):
+        return []  # measured before evidence-first routing was gated
+    names = list(dict.fromkeys(name for h in heads.values() for name in h["routed"]))
+    return ["Routed: of each head's positives, the share whose verdict sends them where they belong "
+            "(its category, paged at P1, at P1 or P2, or for bullying, which never pages, flagged at all).", "",
+            _table(["head", *names], [[h, *(_fmt(m["routed"].get(n)) if n in m["routed"] else "–" for n in names)]
+                                      for h, m in heads.items()]), ""]
 
 
 def _real_world_section(r: dict) -> list[str]:

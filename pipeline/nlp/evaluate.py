@@ -59,6 +59,23 @@ def head_metrics(y_true: Sequence[int], y_score: Sequence[float], thresholds: Ma
             "at_threshold": points}
 
 
+# What the pipeline does with a head's positives: the category its verdict must carry, and the
+# verdicts that count (bullying never pages, so "flagged" is what protects a bullied student).
+ROUTED = {"threat": ("violence", {"P1": ("P1",), "P1/P2": ("P1", "P2")}),
+          "self_harm": ("self_harm", {"P1": ("P1",), "P1/P2": ("P1", "P2")}),
+          "bullying": ("bullying", {"flagged": ("P1", "P2", "P3")})}
+
+
+def routed_recall(head: str, y_true: Sequence[int], verdicts: Sequence) -> dict[str, float | None]:
+    """Of the head's positives, the share whose verdict (``.category``, ``.severity``) routes them
+    where they belong: paged at once (P1), paged (P1/P2), or for bullying flagged at all. Evidence-
+    first routing decides this, not the head's thresholds alone. None when there are no positives."""
+    category, tiers = ROUTED[head]
+    positives = [v for y, v in zip(y_true, verdicts) if y]
+    return {name: _round(sum(v.category == category and v.severity in allowed for v in positives) / len(positives))
+            if positives else None for name, allowed in tiers.items()}
+
+
 def category_confusion(true_categories: Sequence[str], predicted_categories: Sequence[str],
                        labels: Sequence[str]) -> list[list[int]]:
     """Rows are true categories, columns predicted, both in `labels` order (plain ints for JSON)."""

@@ -93,6 +93,10 @@ W = r"[\w'’§@-]+"
 # A single word standing for a person ("hope trump dies"), but not a function word ("want to die").
 NAME = r"(?!(?:to|it|i|me|my|we|us|our|this|that|the|a|an|myself|himself|herself|themselves|themself|yourself|itself|ourselves|your|ur|his|her|their|our|its|on|in|at|up|down|off|out|for|with|by|from|of|and|or|but|back|next|some|all|more|time|them|em|him|us|up|bottles|shots|into|onto|again|tonight|tomorrow|deeper|more|when|where|what|why|how|who|if|then|there|here|now|today|dis|dat|so|just|really|still|literally|lowkey|kinda|everything|something|nothing|phone|battery|game|show|team|plant|car|day|week|year)(?![\w'’]))(?=[\w'’@-]*[a-z])[\w'’@-]+"
 OTHERS_WISH = re.compile(r"\b(?:everybody|everyone|people|nobody|who|y'?all|u|you)\s+(?:just\s+|really\s+)?$")
+# "go unalive urself", "unalive yourself loser": said to someone else, which is bullying
+TOLD_TO_YOU_AFTER = re.compile(r"\s*(?:your\s?self|urself|ur\s?self|yourselves|yaself|yoself)\b")
+# "go unalive urself", "shoot myself": an act on oneself is no act aimed at someone else
+REFLEXIVE = r"(?!\s+(?:your\s?self|urself|ur\s?self|yourselves|yaself|yoself|myself|my\s?self|himself|herself|themselves|themself)\b)"
 # the writer right before the statement, or wishing someone would do it ("wish someone would bring a gun")
 WRITER_JUST_BEFORE = re.compile(r"(?:\b(?:i|i'?m|im|i'?ll|ima|imma|we|we'?re)\s+|\b(?:wish|hope|pray)\s+(?:that\s+)?"
                                 r"(?:someone|somebody|anyone|anybody)\s+(?:would\s+|will\s+|could\s+)?)$")
@@ -128,14 +132,14 @@ class EvidenceFinder:
         # "gonna be poppin", "it'll be killer": after "be" an act word is an adjective
         # after "get", "got": the passive ("the cougars are gonna get slaughtered")
         not_adjective = r"(?:(?<!\bbe\s)|(?=\w+(?:ing|ed)\b))(?<!\bget\s)(?<!\bgot\s)(?<!\bgetting\s)"
-        act = rf"{not_adjective}(?P<act>(?P<severe>{severe})|{minor}){INFLECTION}(?!\s+(?:with|wit|out with|around|out\b)){R}(?!\s+{benign}{R})"
+        act = rf"{not_adjective}(?P<act>(?P<severe>{severe})|{minor}){INFLECTION}(?!\s+(?:with|wit|out with|around|out\b)){R}(?!\s+{benign}{R}){REFLEXIVE}"
         not_errand = rf"(?!\s+(?:a|an|me|us)?\s*{errand}{R})"
         particle = r"(?:\s+(?:up|on|down|out|off|at))?"
         people = rf"{targets}|{TITLED}|{ROLE}|{GROUP}"
         target = rf"(?P<target>{people}){R}{not_errand}"
         # a first name after a lethal or armed act ("gonna stab tanner"), not after a fight word
         named = rf"(?:{SHORT_GAP}(?=(?:{people}){R}))?(?P<target>{people}|(?<=\s){NAME}){R}{not_errand}"
-        lethal = rf"{not_adjective}(?P<act>(?P<severe>{severe})){INFLECTION}(?!\s+(?:with|wit|out with|around|out\b)){R}(?!\s+{benign}{R})"
+        lethal = rf"{not_adjective}(?P<act>(?P<severe>{severe})){INFLECTION}(?!\s+(?:with|wit|out with|around|out\b)){R}(?!\s+{benign}{R}){REFLEXIVE}"
         participles = words('harmed')
         self.violence = [
             ("intent", re.compile(rf"{L}(?P<intent>{words('intent')})\s+{GAP}{act}{particle}\s+{SHORT_GAP}{target}")),
@@ -217,11 +221,11 @@ class EvidenceFinder:
         # only unambiguous acts: "shooting with @user", "fresh cut", "let's end the year" are everyday; fights need a stricter shape
         unambiguous = _verbs(set(acts.get("severe", [])) - set(g.get("loose_exclude", [])))
         self.loose_act = re.compile(rf"{L}(?:(?P<outcome>{words('armed')}){R}|(?P<severe>{unambiguous}){INFLECTION}{R}"
-                                    rf"(?!\s+(?:with|wit|out with|around|a text|me a|us a){R}))(?!\s+{benign}{R})")
+                                    rf"(?!\s+(?:with|wit|out with|around|a text|me a|us a){R}))(?!\s+{benign}{R}){REFLEXIVE}")
         # the bare act (no pointer, pages only on a P1 score) may use "shoot", "execute", "hurt" too
         plain = _verbs(set(acts.get("severe", [])) - set(g.get("slang_acts", [])))
         self.plain_act = re.compile(rf"{L}(?<!\bthe\s)(?<!\ba\s)(?P<severe>{plain}){INFLECTION}{R}"  # "the shooting": a noun
-                                    rf"(?!\s+(?:with|wit|out with|around|a text|me a|us a){R})(?!\s+{benign}{R})")
+                                    rf"(?!\s+(?:with|wit|out with|around|a text|me a|us a){R})(?!\s+{benign}{R}){REFLEXIVE}")
         self.loose_forward = re.compile(rf"{L}(?:{words('forward')}){R}")
         self.loose_target = re.compile(rf"{L}(?:{targets}|{victims}|{TITLED}|{ROLE}|{PEOPLE_GROUP}){R}")
         self.past = re.compile(rf"{L}(?:{words('past')}){R}")
@@ -255,6 +259,7 @@ class EvidenceFinder:
         # anything lethal or armed in the sentence makes the statement severe ("beat him till he stops breathing")
         self.severe_any = re.compile(rf"{L}(?:{severe}|{words('armed')}){INFLECTION}{R}(?!\s+{benign}{R})")
         self.everyday_purpose = re.compile(rf"{L}(?:{words('everyday_purposes')}){R}")
+        self.everyday_self_cut = re.compile(rf"{L}(?:{words('everyday_self_cuts')}){R}")
         self.post_warning = re.compile(rf"{L}(?:{words('post_warnings')}){R}")
         self.third_person_before = re.compile(rf"{L}(?:{words('third_person')})\s+(?:\S+\s+){{0,2}}$")
         # Most posts hold none of the words any shape needs: one pass over the text says which
@@ -296,6 +301,8 @@ class EvidenceFinder:
                     continue  # "i want to die of embarrassment", "i wanna die lol"
                 if OTHERS_WISH.search(pt, max(0, m.start() - 16), m.start()):
                     continue  # "everybody wanna die happy": a saying about people, not the writer
+                if TOLD_TO_YOU_AFTER.match(pt, m.end()):
+                    continue
                 if m.groupdict().get("other"):
                     speaker = "other"
                 elif re.search(r"\bme\b", m.group(0)):
@@ -366,6 +373,8 @@ class EvidenceFinder:
             softened.append("past")  # "there was a fight by the bus loop yesterday": a report of what happened
         if kind == "violence" and self.everyday_purpose.search(pt, sentence[0], sentence[1]):
             softened.append("everyday")  # "bringing a knife to the bake sale to cut the sheet cakes"
+        if kind == "self_harm" and "cut" in pt[start:end] and self.everyday_self_cut.search(pt, sentence[0], sentence[1]):
+            softened.append("everyday")  # "fixed my bangs i cut myself"
         real = bool(self.never_play.search(pt, sentence[0], sentence[1]))
         retracted = bool(self.retraction.search(pt))
         condition = CONDITION.search(pt, sentence[0], start)

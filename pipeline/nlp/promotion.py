@@ -1,14 +1,19 @@
 """The promotion policy: may a challenger replace the champion? Pure: it reads the two models'
 numbers on the same held-out test split and the same functional suite, nothing else.
 
-A challenger is promoted only if, for every head, it is not worse on PR-AUC and not worse on
-recall at the P1 and P2 thresholds, and it passes at least as many cases of every functional
-capability. "Not worse" allows for measurement noise only (docs/retraining.md has the numbers):
+A challenger is promoted only if, for every head, it is not worse on PR-AUC, not worse on
+recall at the thresholds routing reads (P2 for every head, P1 for threat only), and not worse at
+routing the head's positives where they belong (paged at P1 and at P1/P2 for threat and
+self-harm, flagged for bullying), and it passes at least as many cases of every functional
+capability. Routing is evidence-first (pipeline/nlp/routing.py): a self-harm or bullying item's
+tier comes from its evidence, never from its head's P1 threshold, so that raw recall decides no
+page and is not gated. "Not worse" allows for measurement noise only (docs/retraining.md has the
+numbers):
 
 - PR-AUC: 0.005. The paired-bootstrap standard deviation of the PR-AUC difference between two
   of our models on the 1,180-post test split is 0.0045-0.0053 per head; a smaller gap says which
   posts happened to be sampled, not which model is better.
-- Recall at P1/P2: one positive post of the test split (1/positives, rounded up to the four
+- Recall at P1/P2 and routed recall: one positive post of the test split (1/positives, rounded up to the four
   decimals metrics.json keeps: 0.0037 threat, 0.0113 self-harm, 0.0085 bullying). Each model
   picks its thresholds on validation, so one borderline post moving across is expected; the
   paired-bootstrap SD of these differences is 0.01-0.04, so this is far inside the noise.
@@ -31,6 +36,8 @@ PR_AUC_TOLERANCE = 0.005
 SHADOW_RISE = 0.25          # a quarter more pages on the district's own posts is material...
 SHADOW_MIN_RISE = 1.0       # ...once it is more than one page per 10,000
 RECALL_TIERS = ("P1", "P2")
+RAW_P1_HEADS = ("threat",)  # the only head whose P1 tier routing reads (the bare act, P1 severity)
+ROUTED_NAMES = {"P1": "paged at P1", "P1/P2": "paged at P1/P2", "flagged": "flagged"}
 PromoteMode = Literal["auto", "never", "force"]
 
 
@@ -81,7 +88,7 @@ class Decision:
             return ["no champion to compare with: the first model becomes champion"]
         if self.passed:
             return [f"not worse than {self.champion} on any of {len(self.checks)} checks "
-                    "(PR-AUC and recall at P1/P2 per head, every functional capability)"]
+                    "(PR-AUC, recall and routed recall per head, every functional capability)"]
         return ["worse: " + c.describe() for c in self.failures]
 
     def as_dict(self) -> dict:
@@ -91,7 +98,8 @@ class Decision:
 
 
 def compare(challenger: Mapping, champion: Mapping) -> list[Check]:
-    """``challenger``/``champion``: {"heads": {head: evaluate.head_metrics(...)}, "functional":
+    """``challenger``/``champion``: {"heads": {head: evaluate.head_metrics(...) with "routed"
+    (evaluate.routed_recall)}, "functional":
     {capability: {"passed", "total", "rate"}}}, both measured on the same split and cases."""
     checks = []
     for head, mine in challenger["heads"].items():
@@ -102,8 +110,13 @@ def compare(challenger: Mapping, champion: Mapping) -> list[Check]:
         # metrics.json keeps 4 decimals: a one-post drop may read up to 0.0001 bigger
         one_post = math.ceil(1e4 / mine["positives"] + 1) / 1e4 if mine["positives"] else 0.0
         for tier in RECALL_TIERS:
+            if tier == "P1" and head not in RAW_P1_HEADS:
+                continue
             checks.append(Check(f"{head} recall at {tier}", mine["at_threshold"][tier]["recall"],
                                 theirs["at_threshold"][tier]["recall"], one_post))
+        routed = mine.get("routed") or {}
+        for name, value in (theirs.get("routed") or {}).items():  # both measured now, or neither
+            checks.append(Check(f"{head} positives {ROUTED_NAMES.get(name, name)}", routed.get(name), value, one_post))
     for capability, theirs in champion.get("functional", {}).items():
         mine = challenger.get("functional", {}).get(capability)
         checks.append(Check(f"functional {capability} (passed of {theirs['total']})",

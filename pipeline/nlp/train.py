@@ -199,8 +199,11 @@ def _evaluate(model: TrainedClassifier, rows, split, functional_dir, external, b
 
 
 def head_report(model: TrainedClassifier, test: Sequence[dict], scored: Sequence) -> dict:
-    """ROC-AUC, PR-AUC and precision/recall at the model's own P1/P2/P3 thresholds, per head."""
-    return {h: evaluate.head_metrics([r[h] for r in test], [s.scores[h] for s in scored], model.thresholds[h].points())
+    """ROC-AUC, PR-AUC and precision/recall at the model's own P1/P2/P3 thresholds, per head, and
+    the share of its positives the verdicts route where they belong (``routed``)."""
+    verdicts = [s.verdict for s in scored]
+    return {h: {**evaluate.head_metrics([r[h] for r in test], [s.scores[h] for s in scored], model.thresholds[h].points()),
+                "routed": evaluate.routed_recall(h, [r[h] for r in test], verdicts)}
             for h in HEADS}
 
 

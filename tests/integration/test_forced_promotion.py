@@ -33,8 +33,8 @@ def head(pr_auc, p1, p2, precision=0.8, roc_auc=0.95, positives=100):
 
 THEIRS = {"heads": {"threat": head(0.86, 0.49, 0.75), "self_harm": head(0.88, 0.33, 0.67)},
           "functional": {"negated": {"passed": 21, "total": 27, "rate": 0.78}}}
-# Better threat PR-AUC, but self-harm P1 recall 0, a lost functional case and lower self-harm precision.
-MINE = {"heads": {"threat": head(0.90, 0.49, 0.75), "self_harm": head(0.88, 0.0, 0.67, precision=0.7)},
+# Better threat PR-AUC, but threat P1 recall 0, a lost functional case and lower self-harm precision.
+MINE = {"heads": {"threat": head(0.90, 0.0, 0.75), "self_harm": head(0.88, 0.33, 0.67, precision=0.7)},
         "functional": {"negated": {"passed": 20, "total": 27, "rate": 0.74}}}
 REFUSED = decide(CHALLENGER, MINE, CHAMPION, THEIRS)
 PASSED = decide(CHALLENGER, THEIRS, CHAMPION, THEIRS)
@@ -129,7 +129,7 @@ def test_declining_the_question_promotes_nothing(registry, measured, terminal):
     done = cli("model", "promote", CHALLENGER, "--force", "--by", "ada", input="n\n")
     assert done.exit_code == 1, done.output
     assert "Promote anyway? [y/N]" in done.stdout
-    assert "self_harm recall at P1" in done.stdout  # the table came before the question
+    assert "threat recall at P1" in done.stdout  # the table came before the question
     assert f"not promoted: {CHALLENGER} stays a challenger" in one_line(done)
     assert nothing_promoted(registry)
     assert cli("model", "promote", CHALLENGER, "--force", "--by", "ada", input="\n").exit_code == 1  # default: no
@@ -143,7 +143,7 @@ def test_answering_yes_promotes_and_records_who_when_and_what_was_overridden(reg
     [entry] = history(registry)
     assert (entry["version"], entry["previous"], entry["by"], entry["forced"]) == (CHALLENGER, CHAMPION, "ada", True)
     assert entry["at"] and entry["reasons"] == REFUSED.reasons()
-    assert any(r.startswith("worse: self_harm recall at P1: 0 vs champion 0.3300") for r in entry["reasons"])
+    assert any(r.startswith("worse: threat recall at P1: 0 vs champion 0.4900") for r in entry["reasons"])
     [record] = promote_audits()
     assert record["user"] == {"name": "ada", "roles": ["admin"]}
     assert record["details"] == {"version": CHALLENGER, "previous": CHAMPION, "forced": True}
@@ -156,13 +156,13 @@ def test_yes_prints_what_is_lost_with_a_zero_recall_in_red_and_promotes(registry
     assert done.exit_code == 0, done.output
     assert "Promote anyway?" not in done.output and current_version(registry) == CHALLENGER
     assert f"what {CHALLENGER} loses against the champion {CHAMPION}" in done.stdout
-    [zero] = [line for line in done.stdout.splitlines() if "self_harm recall at P1" in line and "refuses" in line]
+    [zero] = [line for line in done.stdout.splitlines() if "threat recall at P1" in line and "refuses" in line]
     assert "\x1b[1;31m0\x1b[0m" in zero  # bold red
     assert "self_harm precision at P1" in done.stdout and "not checked" in done.stdout
     assert "threat PR-AUC" not in done.stdout.split("loses against")[1]  # better: not a loss
     assert "forcing overrides the policy's 2 refusal(s) above" in done.stdout
     plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
-    assert "policy refuses:\n  worse: self_harm recall at P1: 0 vs champion 0.3300" in plain
+    assert "policy refuses:\n  worse: threat recall at P1: 0 vs champion 0.4900" in plain
     assert history(registry)[-1]["forced"] is True
 
 
@@ -245,7 +245,7 @@ def test_an_admin_disabled_during_the_retrain_cannot_force(trained, registry, tm
 
 def test_losses_lists_every_number_the_challenger_is_worse_on_grouped_per_head():
     found = [(loss.what, loss.policy) for loss in losses(REFUSED)]
-    assert found == [("self_harm recall at P1", "refuses"), ("self_harm precision at P1", "not checked"),
+    assert found == [("threat recall at P1", "refuses"), ("self_harm precision at P1", "not checked"),
                      ("self_harm precision at P2", "not checked"), ("functional negated (passed of 27)", "refuses")]
     assert [loss.zero_recall for loss in losses(REFUSED)] == [True, False, False, False]
     assert losses(PASSED) == []

@@ -7,14 +7,15 @@ import pytest
 from pipeline.nlp.promotion import PR_AUC_TOLERANCE, decide, should_promote
 
 
-def head(pr_auc, p1, p2, positives=100):
+def head(pr_auc, p1, p2, positives=100, routed=None):
     return {"n": 1000, "positives": positives, "roc_auc": 0.95, "pr_auc": pr_auc,
-            "at_threshold": {"P1": {"recall": p1}, "P2": {"recall": p2}, "P3": {"recall": 0.95}}}
+            "at_threshold": {"P1": {"recall": p1}, "P2": {"recall": p2}, "P3": {"recall": 0.95}},
+            "routed": routed or {"P1": 0.4, "P1/P2": 0.7}}
 
 
 CHAMPION = {
     "heads": {"threat": head(0.86, 0.49, 0.75, positives=250), "self_harm": head(0.88, 0.33, 0.67, positives=90),
-              "bullying": head(0.90, 0.62, 0.76, positives=120)},
+              "bullying": head(0.90, 0.62, 0.76, positives=120, routed={"flagged": 0.8})},
     "functional": {"negated": {"passed": 21, "total": 27, "rate": 0.78}, "news": {"passed": 27, "total": 27, "rate": 1.0}},
 }
 
@@ -33,8 +34,9 @@ def challenger(**changes):
 def test_equal_numbers_pass_with_one_reason_naming_the_checks():
     decision = decide("v3", challenger(), "v2", CHAMPION)
     assert decision.passed and should_promote(decision, "auto")
-    assert len(decision.checks) == 3 * 3 + 2  # PR-AUC + recall at P1, P2 per head; each capability
-    assert decision.reasons() == ["not worse than v2 on any of 11 checks (PR-AUC and recall at P1/P2 per head, "
+    # PR-AUC and recall at P2 per head, threat recall at P1, routed recall (2 + 2 + 1); each capability
+    assert len(decision.checks) == 3 * 2 + 1 + 5 + 2
+    assert decision.reasons() == ["not worse than v2 on any of 14 checks (PR-AUC, recall and routed recall per head, "
                                   "every functional capability)"]
 
 
@@ -55,11 +57,31 @@ def test_pr_auc_may_drop_by_measurement_noise_only(drop, passes):
 def test_recall_at_p1_and_p2_may_drop_by_one_positive_post_only():
     one_post = 1 / 90  # self_harm has 90 positives on the split
     assert decide("v3", challenger(heads__self_harm__at_threshold__P2__recall=0.67 - one_post), "v2", CHAMPION).passed
-    refused = decide("v3", challenger(heads__self_harm__at_threshold__P1__recall=0.33 - 2 * one_post), "v2", CHAMPION)
+    refused = decide("v3", challenger(heads__self_harm__at_threshold__P2__recall=0.67 - 2 * one_post), "v2", CHAMPION)
     assert not refused.passed
-    assert [c.what for c in refused.failures] == ["self_harm recall at P1"]
+    assert [c.what for c in refused.failures] == ["self_harm recall at P2"]
+    threat = decide("v3", challenger(heads__threat__at_threshold__P1__recall=0.49 - 2 / 250), "v2", CHAMPION)
+    assert [c.what for c in threat.failures] == ["threat recall at P1"]
     # P3 recall is not part of the policy: the wide net is tuned per model on validation.
     assert decide("v3", challenger(heads__threat__at_threshold__P3__recall=0.5), "v2", CHAMPION).passed
+
+
+def test_raw_p1_recall_of_heads_whose_p1_tier_routing_never_reads_is_not_gated():
+    """A self-harm item's tier comes from its evidence (a plan with a time, means or goodbye), not
+    from the head's P1 threshold: what counts is how many self-harm posts are paged at P1."""
+    assert decide("v3", challenger(heads__self_harm__at_threshold__P1__recall=0.1), "v2", CHAMPION).passed
+    refused = decide("v3", challenger(heads__self_harm__routed__P1=0.4 - 2 / 90), "v2", CHAMPION)
+    assert [c.what for c in refused.failures] == ["self_harm positives paged at P1"]
+
+
+@pytest.mark.parametrize("head, name, what", [("threat", "P1/P2", "threat positives paged at P1/P2"),
+                                              ("bullying", "flagged", "bullying positives flagged")])
+def test_routed_recall_may_drop_by_one_positive_post_only(head, name, what):
+    positives = CHAMPION["heads"][head]["positives"]
+    was = CHAMPION["heads"][head]["routed"][name]
+    assert decide("v3", challenger(**{f"heads__{head}__routed__{name}": was - 1 / positives}), "v2", CHAMPION).passed
+    refused = decide("v3", challenger(**{f"heads__{head}__routed__{name}": was - 2 / positives}), "v2", CHAMPION)
+    assert [c.what for c in refused.failures] == [what]
 
 
 def test_one_lost_functional_case_refuses_even_when_the_heads_improve():
