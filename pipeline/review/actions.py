@@ -230,8 +230,7 @@ def acknowledge(store: Store, item_id: str, actor: str, role: str, *, expected_v
         # The item says acknowledged but some alert may still escalate: the record must say so.
         details["error"] = f"{type(failure).__name__}: some alerts may not be acknowledged; acknowledge again"
     event = _record(store, item_id, actor, role, "acknowledge", now, details)
-    if failure is not None:
-        raise failure
+    _raise(failure)
     return Done(item_id, version, review, event)
 
 
@@ -385,8 +384,7 @@ def reply(store: Store, item_id: str, actor: str, role: str, *, text: str, expec
         failure = exc
         details["error"] = f"{type(exc).__name__}: the reply was not delivered"
     event = _record(store, item_id, actor, role, "reply", now, details)
-    if failure is not None:
-        raise failure
+    _raise(failure)
     log.info("reply to the tipster of item %s by %s (%d characters)", item_id, actor, len(text))
     if thread.status == "received":
         try:

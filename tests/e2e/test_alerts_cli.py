@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from paged_items import page_p1_post
 from rosters import webhook_roster
 from smtp_server import smtp_server
 from typer.testing import CliRunner
@@ -53,14 +54,7 @@ def paged(settings, tmp_path, monkeypatch):
     """One P1 page to sro1, sent 10 minutes ago so its escalation is due now."""
     with webhook_server() as (address, recorder):
         monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
-        s = load_settings(DEFAULT_CONFIG)
-        flagged = ScoredItem(id="item-cli", kind="post", text="bringing a gun to lincoln tomorrow", source="forum",
-                             threat_score=0.97, self_harm_score=0, severity="P1", category="violence", school=LINCOLN,
-                             school_relevance=1, model_version="test", explanation=["threat cue: bring a gun"])
-        with runtime(s) as rt:
-            rt.setup()
-            rt.store.index_items([item_document(flagged)])
-            [alert] = build_pager(s, rt.store, clock=lambda: utcnow() - timedelta(minutes=10)).page(flagged)
+        alert = page_p1_post(load_settings(DEFAULT_CONFIG), "item-cli", clock=lambda: utcnow() - timedelta(minutes=10))
         yield alert, recorder
 
 

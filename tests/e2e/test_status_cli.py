@@ -8,16 +8,17 @@ import json
 from datetime import timedelta
 
 from heartbeats import all_running, silent_since
+from paged_items import page_p1_post
 from rosters import webhook_roster
 from typer.testing import CliRunner
 from webhook_server import webhook_server
 
-from pipeline.bootstrap import build_pager, runtime
+from pipeline.bootstrap import runtime
 from pipeline.bus import OutMessage
 from pipeline.cli import app
 from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.nlp.registry import current_version
-from pipeline.schema import ScoredItem, item_document, utcnow
+from pipeline.schema import utcnow
 from pipeline.status import coverage_gaps, instants
 
 LINCOLN = "Lincoln High School"
@@ -38,13 +39,8 @@ def test_all_clear_shows_every_part_and_exits_0(settings, tmp_path, monkeypatch)
     with webhook_server() as (address, _recorder):
         monkeypatch.setenv("THREATLINE_ALERTS__ROSTER_FILE", str(webhook_roster(tmp_path / "roster.yaml", address)))
         s = load_settings(DEFAULT_CONFIG)
-        item = ScoredItem(id="item-status", kind="post", text="bringing a gun to lincoln tomorrow", source="forum",
-                          threat_score=0.97, self_harm_score=0, severity="P1", category="violence", school=LINCOLN,
-                          school_relevance=1, model_version="test", explanation=["threat cue: bring a gun"])
+        alert = page_p1_post(s, "item-status")
         with runtime(s) as rt:
-            rt.setup()
-            rt.store.index_items([item_document(item)])
-            [alert] = build_pager(s, rt.store).page(item)
             rt.bus.publish([OutMessage(s.topic("posts.raw"), "p-1", b"{}")])  # one post not classified yet
         all_running(s.data_dir)
 
