@@ -93,10 +93,11 @@ W = r"[\w'’§@-]+"
 # A single word standing for a person ("hope trump dies"), but not a function word ("want to die").
 NAME = r"(?!(?:to|it|i|me|my|we|us|our|this|that|the|a|an|myself|himself|herself|themselves|themself|yourself|itself|ourselves|your|ur|his|her|their|our|its|on|in|at|up|down|off|out|for|with|by|from|of|and|or|but|back|next|some|all|more|time|them|em|him|us|up|bottles|shots|into|onto|again|tonight|tomorrow|deeper|more|when|where|what|why|how|who|if|then|there|here|now|today|dis|dat|so|just|really|still|literally|lowkey|kinda|everything|something|nothing|phone|battery|game|show|team|plant|car|day|week|year)(?![\w'’]))(?=[\w'’@-]*[a-z])[\w'’@-]+"
 OTHERS_WISH = re.compile(r"\b(?:everybody|everyone|people|nobody|who|y'?all|u|you)\s+(?:just\s+|really\s+)?$")
+YOURSELF = r"your\s?self|urself|ur\s?self|yourselves|yaself|yoself"
 # "go unalive urself", "unalive yourself loser": said to someone else, which is bullying
-TOLD_TO_YOU_AFTER = re.compile(r"\s*(?:your\s?self|urself|ur\s?self|yourselves|yaself|yoself)\b")
+TOLD_TO_YOU_AFTER = re.compile(rf"\s*(?:{YOURSELF})\b")
 # "go unalive urself", "shoot myself": an act on oneself is no act aimed at someone else
-REFLEXIVE = r"(?!\s+(?:your\s?self|urself|ur\s?self|yourselves|yaself|yoself|myself|my\s?self|himself|herself|themselves|themself)\b)"
+REFLEXIVE = rf"(?!\s+(?:{YOURSELF}|myself|my\s?self|himself|herself|themselves|themself)\b)"
 # the writer right before the statement, or wishing someone would do it ("wish someone would bring a gun")
 WRITER_JUST_BEFORE = re.compile(r"(?:\b(?:i|i'?m|im|i'?ll|ima|imma|we|we'?re)\s+|\b(?:wish|hope|pray)\s+(?:that\s+)?"
                                 r"(?:someone|somebody|anyone|anybody)\s+(?:would\s+|will\s+|could\s+)?)$")
